@@ -1,0 +1,1 @@
+"""Code both services import: the weight-cache contract, the model bundle schema, shared feature names."""

@@ -1,0 +1,1 @@
+"""The trainer: event log -> features -> LightFM fit -> evaluation -> publication into Redis."""
