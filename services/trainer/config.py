@@ -1,0 +1,100 @@
+"""Every trainer setting in one place: model hyperparameters and service settings, from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+
+def _env(environ, name, default, cast):
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if cast is bool:
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(f"environment variable {name}={raw!r} is not a boolean (1/0/true/false)")
+        return raw.lower() in ("1", "true", "yes")
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """LightFM hyperparameters and the evaluation protocol (env var = TRAIN_<FIELD in capitals>)."""
+
+    loss: str = "warp"
+    no_components: int = 32
+    learning_rate: float = 0.05
+    epochs: int = 30
+    item_alpha: float = 0.0
+    user_alpha: float = 0.0
+    max_sampled: int = 10
+    identity_weight: float = 0.7      # share of a user/item feature row given to its identity feature
+    use_weights: bool = True          # weight positives by watch time / rating (README, "Interactions")
+    seed: int = 42
+    num_threads: int = max(1, os.cpu_count() or 1)
+    test_fraction: float = 0.25       # per-user share of interactions held out for evaluation
+    cold_start_fraction: float = 0.05  # share of users held out entirely (features only)
+    eval_users: int = 5000             # at most this many users are scored during evaluation
+    top_k: int = 20                    # length of the precomputed list per known user
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "ModelConfig":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            default = getattr(cls, field.name)
+            values[field.name] = _env(environ, f"TRAIN_{field.name.upper()}", default, type(default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(**values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        if self.loss not in ("warp", "bpr", "warp-kos", "logistic"):
+            raise ValueError(f"TRAIN_LOSS={self.loss!r}: expected warp, bpr, warp-kos or logistic")
+        if self.no_components < 1 or self.epochs < 1 or self.top_k < 1 or self.top_k > 20:
+            raise ValueError("no_components and epochs must be >= 1, top_k in 1..20")
+        if not 0 < self.identity_weight <= 1:
+            raise ValueError("identity_weight must be in (0, 1]")
+        if not 0 < self.test_fraction < 1 or not 0 <= self.cold_start_fraction < 1:
+            raise ValueError("test_fraction must be in (0, 1) and cold_start_fraction in [0, 1)")
+
+    def fingerprint_fields(self) -> dict:
+        """What changes the trained model (threads do not)."""
+        values = asdict(self)
+        values.pop("num_threads")
+        return values
+
+    def with_(self, **changes) -> "ModelConfig":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """`trainer serve`: where data and models live and how often to look for new data."""
+
+    data_dir: Path = Path("data/generated/default")
+    data_preset: str = "default"       # generated into data_dir when it holds no data ("" = never generate)
+    movielens_dir: Path | None = None   # train on a MovieLens directory instead of simulator data
+    model_dir: Path = Path("models/default")
+    retrain_interval: float = 0.0      # seconds between looks for new event files; 0 = train once
+    keep_versions: int = 5
+    force_publish: bool = False
+
+    @classmethod
+    def from_env(cls, environ=None) -> "ServiceConfig":
+        environ = os.environ if environ is None else environ
+        movielens = environ.get("MOVIELENS_DIR")
+        return cls(
+            data_dir=Path(environ.get("DATA_DIR", str(cls.data_dir))),
+            data_preset=environ.get("DATA_PRESET", cls.data_preset),
+            movielens_dir=Path(movielens) if movielens else None,
+            model_dir=Path(environ.get("MODEL_DIR", str(cls.model_dir))),
+            retrain_interval=_env(environ, "RETRAIN_INTERVAL", cls.retrain_interval, float),
+            keep_versions=_env(environ, "KEEP_VERSIONS", cls.keep_versions, int),
+            force_publish=environ.get("FORCE_PUBLISH", "") in ("1", "true", "yes"),
+        )
