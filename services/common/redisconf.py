@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 
 class RedisUnavailable(RuntimeError):
@@ -44,11 +46,13 @@ class RedisSettings:
             return self.url.split("@")[-1]
         return f"{self.host}:{self.port}/{self.db}"
 
-    def client(self, socket_timeout: float | None = 5.0, **kwargs) -> redis.Redis:
+    def client(self, socket_timeout: float | None = 5.0, retries: int = 1, **kwargs) -> redis.Redis:
+        """A client that fails fast: callers decide how long to keep trying."""
         common = dict(
             socket_timeout=socket_timeout,
             socket_connect_timeout=min(socket_timeout or 2.0, 2.0),
             health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
             **kwargs,
         )
         if self.url:
