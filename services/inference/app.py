@@ -1,0 +1,56 @@
+"""The Flask app factory. Under gunicorn each worker calls create_app() and starts its own watcher."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from inference import metrics
+from inference.config import InferenceConfig
+from inference.holder import ModelHolder
+from inference.routes import bp
+from inference.users import UserDirectory
+from inference.watcher import Watcher
+
+
+def create_app(config: InferenceConfig | None = None) -> Flask:
+    config = config or InferenceConfig.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["INFERENCE"] = config
+
+    holder = ModelHolder()
+    cache = config.redis.client(socket_timeout=0.05, retries=0)
+    directory = UserDirectory(config.user_api_url, config.user_api_timeout, cache, config.redis.prefix, config.user_cache_ttl)
+    app.extensions["model_holder"] = holder
+    app.extensions["user_directory"] = directory
+    app.register_blueprint(bp)
+
+    watcher = Watcher(config.redis, holder, config.cache_dir, config.poll_interval)
+    app.extensions["model_watcher"] = watcher
+    if config.start_watcher:
+        watcher.start()
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def observe(response: Response):
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(route=route, status=str(response.status_code)).inc()
+        metrics.LATENCY.labels(route=route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        response.headers["X-Served-By"] = config.replica_name
+        return response
+
+    @app.errorhandler(HTTPException)
+    def plain_error(error: HTTPException):
+        response = Response(f"{error.code} {error.name}: {error.description}".split("\n")[0], status=error.code, mimetype="text/plain")
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    return app

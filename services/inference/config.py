@@ -1,0 +1,45 @@
+"""Inference settings, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.redisconf import RedisSettings
+
+
+def _float(environ, name: str, default: float) -> float:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    redis: RedisSettings = field(default_factory=RedisSettings)
+    poll_interval: float = 2.0            # MODEL_POLL_INTERVAL: seconds between looks at the pointer
+    cache_dir: Path = Path("/dev/shm/recsys-models")  # MODEL_CACHE_DIR: where versions are mapped from
+    user_api_url: str | None = None       # USER_API_URL: the simulator's user API (GET {url}/user/<id>)
+    user_api_timeout: float = 0.15        # USER_API_TIMEOUT seconds
+    user_cache_ttl: int = 86400           # USER_CACHE_TTL seconds for cached user API answers in Redis
+    replica_name: str = "inference"       # INFERENCE_REPLICA_NAME, sent as X-Served-By
+    start_watcher: bool = True
+
+    @classmethod
+    def from_env(cls, environ=None) -> "InferenceConfig":
+        env = os.environ if environ is None else environ
+        return cls(
+            redis=RedisSettings.from_env(env),
+            poll_interval=_float(env, "MODEL_POLL_INTERVAL", cls.poll_interval),
+            cache_dir=Path(env.get("MODEL_CACHE_DIR") or cls.cache_dir),
+            user_api_url=(env.get("USER_API_URL") or "").rstrip("/") or None,
+            user_api_timeout=_float(env, "USER_API_TIMEOUT", cls.user_api_timeout),
+            user_cache_ttl=int(_float(env, "USER_CACHE_TTL", cls.user_cache_ttl)),
+            replica_name=env.get("INFERENCE_REPLICA_NAME") or socket.gethostname(),
+        )

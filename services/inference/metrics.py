@@ -1,0 +1,29 @@
+"""Prometheus metrics; multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (under gunicorn)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.8)
+
+REQUESTS = Counter("recsys_requests_total", "HTTP requests answered", ["route", "status"])
+LATENCY = Histogram("recsys_request_seconds", "Time to answer a request", ["route"], buckets=LATENCY_BUCKETS)
+RECOMMENDATIONS = Counter("recsys_recommendations_total", "Answers by how the user was resolved", ["kind"])
+MODEL_VERSION = Gauge("recsys_model_version", "Number of the model version each worker serves (0 = none)", multiprocess_mode="liveall")
+MODEL_LOADS = Counter("recsys_model_loads_total", "Model versions loaded and swapped in")
+MODEL_LOAD_FAILURES = Counter("recsys_model_load_failures_total", "Model versions that failed to load", ["reason"])
+USER_API_CALLS = Counter("recsys_user_api_calls_total", "Calls to the simulator's user API", ["outcome"])
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def version_number(version: str | None) -> int:
+    return int(version[1:]) if version and version[1:].isdigit() else 0

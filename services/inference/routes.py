@@ -1,0 +1,75 @@
+"""HTTP endpoints. Views are thin: parse, ask the model holder, format one plain-text line."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, current_app
+
+from inference import metrics
+
+bp = Blueprint("inference", __name__)
+USER_ID = re.compile(r"[0-9]{1,12}")
+
+
+def text(body: str, status: int = 200, **headers) -> Response:
+    response = Response(body, status=status, mimetype="text/plain")
+    response.headers.update(headers)
+    return response
+
+
+def recommend_for(user_id: int, model, directory) -> tuple[list[str], str]:
+    """(movie ids, how the user was resolved) — never raises for a valid id."""
+    recommender = model.recommender
+    indices = recommender.known_list(user_id)
+    kind = "known"
+    if indices is None:
+        features = recommender.table_features(user_id)
+        kind = "table"
+        if features is None and directory is not None:
+            attributes = directory.attributes(user_id)
+            features = recommender.features_for(**attributes) if attributes else None
+            kind = "user_api"
+        if features is None:
+            indices, kind = recommender.popular(), "popularity"
+        else:
+            indices = recommender.for_features(features)
+    return recommender.movie_list(indices), kind
+
+
+@bp.get("/recommend/<path:raw_id>")
+def recommend(raw_id: str):
+    if not USER_ID.fullmatch(raw_id):
+        shown = raw_id[:40].encode("unicode_escape").decode("ascii")
+        return text(f"invalid user id '{shown}': expected a non-negative integer of at most 12 digits", 400)
+    model = current_app.extensions["model_holder"].model
+    if model is None:
+        return text("model not loaded yet", 503, **{"Retry-After": "1"})
+    movies, kind = recommend_for(int(raw_id), model, current_app.extensions["user_directory"])
+    metrics.RECOMMENDATIONS.labels(kind=kind).inc()
+    return text(",".join(movies), 200, **{"X-Model-Version": model.version})
+
+
+@bp.get("/healthz")
+def healthz():
+    return text("ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    model = current_app.extensions["model_holder"].model
+    if model is None:
+        return text("not ready: no model loaded yet", 503)
+    return text(model.version, 200, **{"X-Model-Version": model.version})
+
+
+@bp.get("/ping")
+def ping():
+    """A trivial endpoint through the same stack: the ceiling /recommend is measured against."""
+    return text("pong")
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    body, content_type = metrics.render()
+    return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)
