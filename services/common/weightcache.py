@@ -3,7 +3,7 @@
 The trainer publishes with :meth:`WeightStore.publish`; every inference replica reads with
 :meth:`WeightStore.fetch`. Nothing else in the project touches these keys.
 
-Key layout (``P`` is the prefix, ``V`` a version such as ``v12``)::
+Key layout (``P`` is the prefix, ``V`` a version such as ``v12-3fa9c1``)::
 
     P:seq                     INCR counter that names new versions
     P:versions                sorted set of complete versions, score = sequence number
@@ -27,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import secrets
 import time
 from dataclasses import dataclass
 import numpy as np
@@ -159,10 +161,21 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _version_number(version: str) -> int:
-    if not version.startswith("v") or not version[1:].isdigit():
-        raise VersionNotFound(f"{version!r} is not a version name (expected v<number>)")
-    return int(version[1:])
+VERSION_NAME = re.compile(r"v([0-9]{1,12})-([0-9a-f]{6})")
+
+
+def version_number(version: str) -> int:
+    """The sequence number in a version name such as ``v12-3fa9c1``."""
+    match = VERSION_NAME.fullmatch(version or "")
+    if not match:
+        raise VersionNotFound(f"{version!r} is not a version name (expected v<number>-<6 hex digits>)")
+    return int(match.group(1))
+
+
+def new_version_name(sequence: int) -> str:
+    """Sequence number for people, random suffix so that a Redis that lost its data (and its
+    counter) never hands out a name a replica already holds with other weights."""
+    return f"v{sequence}-{secrets.token_hex(3)}"
 
 
 class WeightStore:
@@ -242,7 +255,7 @@ class WeightStore:
     def publish(self, arrays: dict[str, np.ndarray], metadata: dict | None = None, make_current: bool = True) -> str:
         """Write a new immutable version; move the pointer to it only once it is complete and verified."""
         removed = self.cleanup_partial()
-        version = f"v{int(self.client.incr(self._key('seq')))}"
+        version = new_version_name(int(self.client.incr(self._key("seq"))))
         self.client.hset(self._key("pending"), version, str(time.time()))
         entries = {}
         for name, array in arrays.items():
@@ -260,7 +273,7 @@ class WeightStore:
         # Read everything back through the same path the replicas use before anyone may see it.
         self.fetch(version)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._key("versions"), {version: _version_number(version)})
+            pipe.zadd(self._key("versions"), {version: version_number(version)})
             pipe.hdel(self._key("pending"), version)
             if make_current:
                 pipe.set(self._key("current"), version)
@@ -281,7 +294,7 @@ class WeightStore:
         """Move the pointer to `to`, or to the version published before the current one."""
         if to is None:
             current = self.current_version()
-            older = [v for v in self.versions() if current is None or _version_number(v) < _version_number(current)]
+            older = [v for v in self.versions() if current is None or version_number(v) < version_number(current)]
             if not older:
                 raise VersionNotFound(f"no version older than {current} to roll back to")
             to = older[-1]

@@ -24,6 +24,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 limit_request_line = 1024
 limit_request_fields = 50
 limit_request_field_size = 4096
+control_socket_disable = True  # replicas on one host would otherwise share ~/.gunicorn/gunicorn.ctl
 
 _created_dirs = []
 

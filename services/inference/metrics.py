@@ -24,6 +24,3 @@ def render() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
 
-
-def version_number(version: str | None) -> int:
-    return int(version[1:]) if version and version[1:].isdigit() else 0

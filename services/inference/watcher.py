@@ -11,7 +11,7 @@ import redis
 
 from common.bundle import BundleError
 from common.redisconf import RedisSettings, explain
-from common.weightcache import WeightCacheError, WeightIntegrityError, WeightStore
+from common.weightcache import WeightCacheError, WeightIntegrityError, WeightStore, version_number
 from inference import metrics
 from inference.holder import ModelHolder
 from inference.loader import ModelLoader
@@ -82,7 +82,7 @@ class Watcher(threading.Thread):
             return
         previous = self.holder.swap(model)
         metrics.MODEL_LOADS.inc()
-        metrics.MODEL_VERSION.set(metrics.version_number(model.version))
+        metrics.MODEL_VERSION.set(version_number(model.version))
         log.info("now serving %s (was %s)", model.version, previous.version if previous else "nothing")
         loader.discard_except({model.version})
         self.changed.set()
