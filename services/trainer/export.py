@@ -29,7 +29,7 @@ def export_bundle(model: LightFM, space: FeatureSpace, seen: pd.DataFrame, confi
     seen_matrix.sum_duplicates()
     users = user_vectors(model, space.user_features)
     with tqdm(total=space.n_users, desc="top-k lists", unit="user", leave=False, mininterval=1.0) as bar:
-        known_topk = top_k(users, items, biases, config.top_k, exclude=seen_matrix, progress=bar.update)
+        known_topk = top_k(users, items, biases, config.top_k, exclude=seen_matrix, progress=bar.update, threads=config.num_threads)
     positives = seen[seen["weight"] > 0]
     popular = np.argsort(-popularity_biases(space, positives), kind="stable")[: min(POPULAR_LENGTH, space.n_items)]
     bundle = ModelBundle(
