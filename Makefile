@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REQS := requirements-dev.txt services/common/requirements.txt services/trainer/requirements.txt \
         services/inference/requirements.txt pyproject.toml
 
-.PHONY: install test up down status clean
+.PHONY: install test up down status logs clean
 
 install: $(STAMP)
 
@@ -24,3 +24,20 @@ test: install
 
 clean:
 	rm -rf $(VENV) .run build *.egg-info
+
+# Local stack without Docker (supervisord; everything at run time in .run/). Settings from the
+# environment or the command line: PORT REPLICAS REDIS_PORT DATA_PRESET INFERENCE_BASE_PORT
+# NGINX_STATUS_PORT UP_TIMEOUT (see scripts/localstack.py). down/status/logs need no install.
+STACK_PY = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+up: install
+	$(BIN)/python scripts/localstack.py up
+
+down:
+	$(STACK_PY) scripts/localstack.py down
+
+status:
+	$(STACK_PY) scripts/localstack.py status
+
+logs:
+	$(STACK_PY) scripts/localstack.py logs

@@ -1,0 +1,285 @@
+"""The nginx config (nginx/templates/recsys.conf.template) on a real nginx.
+
+Real nginx in the foreground, rendered by scripts/render_nginx.py with free ports, in front of
+two tiny HTTP backends running in this process. The backends only stand in for the replicas
+so the config's behaviour can be checked; the real replicas are tested end to end elsewhere.
+"""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from scripts import render_nginx
+from tests.support.processes import free_port, wait_for_port
+
+
+class Backend:
+    """A stand-in replica: answers GET with its name, or 503, or stalls, or is gone."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.mode = "ok"  # ok | 503 | slow
+        self.hits: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like gunicorn's gthread worker
+
+            def setup(self):
+                super().setup()
+                with backend._lock:
+                    backend._conns.add(self.connection)
+
+            def finish(self):
+                with backend._lock:
+                    backend._conns.discard(self.connection)
+                super().finish()
+
+            def do_GET(self):
+                with backend._lock:
+                    backend.hits.append({"method": self.command, "path": self.path,
+                                         **{k.lower(): v for k, v in self.headers.items()}})
+                if backend.mode == "slow":
+                    time.sleep(1.5)
+                status, body = (503, b"not ready\n") if backend.mode == "503" else (200, f"{backend.name}\n".encode())
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(body)
+                except OSError:  # nginx gave up on us (the stalled case)
+                    self.close_connection = True
+
+            do_HEAD = do_GET
+            do_POST = do_GET  # must never be reached through nginx
+            do_DELETE = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Gone: listening socket closed and every open (keep-alive) connection cut."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.server.shutdown()
+        self.server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def assert_one_liner(body: str) -> None:
+    """nginx's own error answers: one short plain-text line, like the replicas' (no HTML)."""
+    assert body and "\n" not in body and len(body) < 100 and "<" not in body, body
+
+
+class Stack:
+    def __init__(self, run_dir: Path, port: int, status_port: int, backends: list[Backend], proc: subprocess.Popen):
+        self.run_dir, self.port, self.status_port, self.backends, self.proc = run_dir, port, status_port, backends, proc
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None, port: int | None = None,
+                host: str = "127.0.0.1", body: bytes | None = None):
+        conn = http.client.HTTPConnection(host, port or self.port, timeout=5)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read().decode()
+        finally:
+            conn.close()
+
+    def get(self, path: str, **kw):
+        return self.request("GET", path, **kw)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    backends = [Backend("a"), Backend("b")]
+    proc = None
+    try:
+        port, status_port = free_port(), free_port()
+        conf = render_nginx.render_local_config(tmp_path, port, [b.port for b in backends], status_port)
+        proc = subprocess.Popen(
+            [render_nginx.nginx_binary(), "-c", str(conf), "-e", str(tmp_path / "logs" / "nginx-error.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        wait_for_port(port, timeout=10, proc=proc)
+        wait_for_port(status_port, timeout=10, proc=proc)
+        yield Stack(tmp_path, port, status_port, backends, proc)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # fast shutdown; workers exit with the master
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        for b in backends:
+            b.stop()
+
+
+def test_rendered_config_passes_nginx_t_and_leaves_nginx_variables_alone(tmp_path):
+    conf = render_nginx.render_local_config(tmp_path, free_port(), [free_port(), free_port()], free_port())
+    text = (tmp_path / "nginx" / "recsys.conf").read_text()
+    assert "${" not in text and "${" not in conf.read_text()
+    assert "$upstream_addr" in text and "$request_id" in text
+    assert "listen 127.0.0.1:" in text  # the status server
+
+
+def test_template_fits_the_official_image_http_block(tmp_path):
+    """Included the way nginx:1.30 includes conf.d/*.conf, next to its own http-level settings.
+
+    (nginx 1.22 here has no upstream `resolve`, so the compose-style server line is checked
+    without it.)
+    """
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "recsys.conf").write_text(render_nginx.render_file(render_nginx.RECSYS_TEMPLATE, {
+        "NGINX_PORT": str(free_port()),
+        "NGINX_UPSTREAM_SERVERS": "server localhost:8000 max_fails=2 fail_timeout=2s;",
+        "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
+        "NGINX_STATUS_PORT": str(free_port()),
+        "NGINX_ACCESS_LOG": "/dev/stdout",
+    }))
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"""
+pid {tmp_path}/nginx.pid;
+error_log stderr notice;
+events {{ worker_connections 1024; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    log_format main '$remote_addr - $remote_user [$time_local] "$request" $status';
+    access_log {tmp_path}/access.log main;
+    sendfile on;
+    keepalive_timeout 65;
+    include {conf_d}/*.conf;
+}}
+""")
+    render_nginx.check_config(main, error_log=tmp_path / "error.log")
+
+
+def test_render_refuses_unfilled_variables():
+    with pytest.raises(render_nginx.NginxConfigError, match="NGINX_STATUS_PORT"):
+        render_nginx.render("listen ${NGINX_PORT}; listen ${NGINX_STATUS_PORT}; $host", {"NGINX_PORT": "1"})
+
+
+def test_requests_reach_both_replicas_with_request_id(stack):
+    answers = [stack.get("/recommend/1") for _ in range(20)]
+    assert all(status == 200 for status, _, _ in answers)
+    assert {body.strip() for _, _, body in answers} == {"a", "b"}
+    assert all(len(stack.backends[i].hits) >= 5 for i in range(2))
+    hit = stack.backends[0].hits[0]
+    assert hit["path"] == "/recommend/1" and hit.get("x-request-id")
+    status, headers, _ = stack.get("/recommend/2", headers={"X-Request-ID": "sim-42"})
+    assert status == 200 and headers["X-Request-ID"] == "sim-42"
+    assert any(h.get("x-request-id") == "sim-42" for b in stack.backends for h in b.hits)
+
+
+def test_503_replica_is_retried_on_the_other(stack):
+    stack.backends[0].mode = "503"
+    answers = [stack.get(f"/recommend/{i}") for i in range(10)]
+    assert [(s, body.strip()) for s, _, body in answers] == [(200, "b")] * 10
+    assert stack.backends[0].hits, "nginx never tried the 503 replica"
+
+
+def test_closed_replica_is_retried_on_the_other(stack):
+    for i in range(4):  # open keep-alive connections to both first
+        assert stack.get(f"/recommend/{i}")[0] == 200
+    stack.backends[1].stop()
+    answers = [stack.get(f"/recommend/{i}") for i in range(10)]
+    assert [(s, body.strip()) for s, _, body in answers] == [(200, "a")] * 10
+
+
+def test_no_replica_left_gives_a_short_plain_text_502(stack):
+    for b in stack.backends:
+        b.stop()
+    status, headers, body = stack.get("/recommend/1")
+    assert status == 502
+    assert headers["Content-Type"].startswith("text/plain")
+    assert_one_liner(body)
+
+
+def test_stalled_replica_is_cut_inside_the_simulator_budget(stack):
+    for b in stack.backends:
+        b.mode = "slow"
+    started = time.monotonic()
+    status, headers, body = stack.get("/recommend/1")
+    elapsed = time.monotonic() - started
+    assert status == 504 and headers["Content-Type"].startswith("text/plain")
+    assert_one_liner(body)
+    assert 0.6 <= elapsed < 0.8, elapsed
+
+
+def test_only_get_and_head(stack):
+    status, headers, body = stack.request("POST", "/recommend/1", body=b"x=1")
+    assert status == 405
+    assert headers.get("Allow") == "GET, HEAD"
+    assert_one_liner(body)
+    assert stack.request("DELETE", "/recommend/1")[0] == 405
+    assert stack.request("POST", "/readyz")[0] == 405
+    assert stack.request("HEAD", "/recommend/1")[0] == 200
+    assert {h["method"] for b in stack.backends for h in b.hits} == {"HEAD"}
+
+
+def test_oversized_header_is_refused_by_nginx(stack):
+    status, headers, body = stack.get("/recommend/1", headers={"X-Filler": "a" * 16000})
+    assert 400 <= status < 500
+    assert_one_liner(body)
+    assert not any(b.hits for b in stack.backends)
+
+
+@pytest.mark.parametrize("path", ["/recommend/%00", "/recommend/" + "1" * 5000])
+def test_malformed_request_lines_get_a_plain_text_4xx(stack, path):
+    """Refused while nginx parses the request line (before any location): still no HTML."""
+    status, headers, body = stack.get(path)
+    assert status in (400, 414)
+    assert headers["Content-Type"].startswith("text/plain")
+    assert_one_liner(body)
+    assert not any(b.hits for b in stack.backends)
+
+
+def test_status_only_on_loopback_status_port(stack):
+    status, _, body = stack.get("/nginx_status", port=stack.status_port)
+    assert status == 200 and "Active connections" in body
+    status, _, body = stack.get("/nginx_status")
+    assert status == 404 and "Active connections" not in body
+    # The public port listens on every address, the status port on 127.0.0.1 only.
+    assert stack.get("/healthz", host="127.0.0.2")[0] == 200
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", stack.status_port), timeout=1).close()
+
+
+def test_healthz_and_server_header(stack):
+    status, headers, body = stack.get("/healthz")
+    assert (status, body) == (200, "ok")
+    assert headers["Server"] == "nginx"
+    assert stack.get("/no/such/path")[1]["Server"] == "nginx"
+    status, headers, _ = stack.get("/recommend/1")
+    assert headers["Server"] == "nginx" and headers.get("X-Upstream")
+    assert stack.get("/readyz")[0] == 200  # proxied to a replica
+    assert any(h["path"] == "/readyz" for b in stack.backends for h in b.hits)
