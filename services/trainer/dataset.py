@@ -1,0 +1,118 @@
+"""What the trainer's loaders return: the raw tables, and a report of what each loader skipped.
+
+Every loader (:mod:`trainer.eventlog`, :mod:`trainer.tables`, :mod:`trainer.movielens`) returns
+frames with the column types below, so that the steps after loading never care where the data
+came from. A malformed line or row is never fatal and never silently dropped: it is counted in a
+:class:`ParseReport`, and the first few are kept with their file and 1-based line number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+MAX_EXAMPLES = 20
+EXCERPT_CHARS = 120
+
+
+class DataFormatError(ValueError):
+    """An input cannot be used at all (missing file or column); the message names the file."""
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A line shortened for a report: trailing newline removed, long text cut with an ellipsis."""
+    text = text.rstrip("\r\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass
+class ParseReport:
+    """What one loader read and skipped, for the operator."""
+
+    source: str                      # file or directory name
+    lines: int = 0                   # lines/rows read
+    skipped: int = 0                 # malformed lines/rows skipped
+    examples: list[tuple[str, int, str]] = field(default_factory=list)  # (path, line, reason)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def skip(self, path, line: int, reason: str) -> None:
+        """Count one skipped line and keep it as an example while there is room."""
+        self.skipped += 1
+        self.note(path, line, reason)
+
+    def note(self, path, line: int, reason: str) -> None:
+        """Keep an example (a skipped line, or a kept row with a repaired value) if there is room."""
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append((str(path), int(line), reason))
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + int(n)
+
+    def summary(self) -> str:
+        text = f"{self.source}: {self.lines:,} lines, {self.skipped:,} malformed skipped"
+        extra = ", ".join(f"{key} {value:,}" for key, value in self.counts.items() if value)
+        if extra:
+            text += f" ({extra})"
+        if self.examples:
+            path, line, reason = self.examples[0]
+            text += f" (first: {path.rsplit('/', 1)[-1]}:{line}: {reason})"
+        return text
+
+
+def empty_users() -> pd.DataFrame:
+    return pd.DataFrame({
+        "user_id": pd.Series([], dtype="int64"),
+        "age": pd.Series([], dtype="Int64"),
+        "gender": pd.Series([], dtype="str"),
+        "occupation": pd.Series([], dtype="str"),
+    })
+
+
+def empty_movies() -> pd.DataFrame:
+    return pd.DataFrame({
+        "movie_id": pd.Series([], dtype="str"),
+        "title": pd.Series([], dtype="str"),
+        "year": pd.Series([], dtype="Int64"),
+        "genres": pd.Series([], dtype="str"),
+    })
+
+
+def empty_watches() -> pd.DataFrame:
+    return pd.DataFrame({
+        "user_id": pd.Series([], dtype="int64"),
+        "movie_id": pd.Series([], dtype="str"),
+        "max_minute": pd.Series([], dtype="int32"),
+    })
+
+
+def empty_ratings() -> pd.DataFrame:
+    return pd.DataFrame({
+        "user_id": pd.Series([], dtype="int64"),
+        "movie_id": pd.Series([], dtype="str"),
+        "rating": pd.Series([], dtype="int8"),
+    })
+
+
+@dataclass
+class RawData:
+    users: pd.DataFrame     # user_id int64, age Int64, gender str ("M"/"F"/NA), occupation str/NA
+    movies: pd.DataFrame    # movie_id str, title str, year Int64, genres str ("Action|Comedy", "")
+    watches: pd.DataFrame   # user_id int64, movie_id str, max_minute int32; one row per pair
+    ratings: pd.DataFrame   # user_id int64, movie_id str, rating int8 (1..5); last one in log order
+    reports: list[ParseReport]
+
+    def summary(self) -> str:
+        return "\n".join(report.summary() for report in self.reports)
+
+
+def count_unknown_references(report: ParseReport, users: pd.DataFrame, movies: pd.DataFrame,
+                             *interactions: pd.DataFrame) -> None:
+    """Count the distinct users and movies that interactions name but the tables do not list.
+
+    They are kept (a user may be missing from a scraped table); the counts tell the operator.
+    """
+    user_ids = pd.concat([frame["user_id"] for frame in interactions]).unique()
+    movie_ids = pd.concat([frame["movie_id"] for frame in interactions]).unique()
+    report.counts["unknown_users"] = int((~pd.Index(user_ids).isin(users["user_id"])).sum())
+    report.counts["unknown_movies"] = int((~pd.Index(movie_ids).isin(movies["movie_id"])).sum())

@@ -1,0 +1,247 @@
+"""Load the simulator's users.csv and movies.csv, and a whole simulator data directory.
+
+users.csv:  ``user_id,age,occupation,gender`` (as the simulator's /user/<id> API returns them)
+movies.csv: ``movie_id,title,year,genres,...`` (genres pipe-separated; a JSON list of names or
+            of {"id", "name"} objects, as scraped from /movie/<id>, is accepted too; other
+            columns are ignored)
+
+A missing required column (user_id, movie_id) or file is a :class:`DataFormatError`. A bad row
+(wrong number of fields, id that is not valid, duplicate id) is skipped and counted; a bad value
+in a kept row (age that is not a number, unknown gender, bad year) becomes NA and is counted.
+Line numbers count the header as line 1 (a quoted field spanning lines would shift them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from common.demographics import normalize_gender
+from trainer.dataset import (DataFormatError, ParseReport, RawData, count_unknown_references,
+                             excerpt)
+from trainer.eventlog import load_events
+
+USER_COLUMNS = ("user_id", "age", "gender", "occupation")
+MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
+
+
+class _Issues:
+    """Problems found column by column; reported in line order, first ones as examples."""
+
+    def __init__(self):
+        self.found: list[tuple[np.ndarray, np.ndarray, str, bool]] = []
+
+    def add(self, mask, lines: np.ndarray, values: pd.Series, message: str,
+            skipped: bool) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.found.append((lines[mask], values.to_numpy(dtype=object)[mask], message,
+                               skipped))
+
+    def report_to(self, report: ParseReport, path: Path) -> None:
+        rows = [(line, value, message, skipped)
+                for lines, values, message, skipped in self.found
+                for line, value in zip(lines.tolist(), values.tolist())]
+        rows.sort(key=lambda row: row[0])
+        for line, value, message, skipped in rows:
+            reason = message.format(value=value)
+            if skipped:
+                report.skip(path, line, reason)
+            else:
+                report.note(path, line, reason)
+
+
+def _read_strings(path: Path, required: tuple[str, ...], report: ParseReport,
+                  issues: _Issues) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every cell as a stripped string ("" when empty), and each row's 1-based line number.
+
+    Rows with the wrong number of fields (recorded in issues) and blank lines (counted) are
+    dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        report.add("not_utf8_replaced")
+        raw = text.encode("utf-8")
+    header = next(csv.reader([text.lstrip("\ufeff").split("\n", 1)[0]]), [])
+    names = [name.strip() for name in header]
+    for column in required:
+        if column not in names:
+            raise DataFormatError(f"{path}: missing column {column!r} (header: {','.join(names)})")
+
+    bad_rows: list[tuple[int, str, int, int]] = []
+
+    def invalid_row(row) -> str:
+        bad_rows.append((row.number, row.text, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(raw),
+        read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row,
+                                         ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
+                                             strings_can_be_null=False))
+    frame = table.to_pandas()
+    frame.columns = names
+    frame = frame.loc[:, ~frame.columns.duplicated()].apply(lambda column: column.str.strip())
+    skipped = {number for number, *_ in bad_rows}
+    line = np.setdiff1d(np.arange(2, 2 + len(frame) + len(bad_rows)), sorted(skipped))
+    if bad_rows:
+        numbers, texts, expected, actual = zip(*bad_rows)
+        issues.add(np.ones(len(bad_rows), bool), np.array(numbers),
+                   pd.Series([(e, a, excerpt(t)) for t, e, a in zip(texts, expected, actual)],
+                             dtype=object),
+                   "{value[1]} fields instead of {value[0]}: {value[2]!r}", skipped=True)
+
+    blank = (frame == "").all(axis=1).to_numpy()
+    report.lines = len(frame) + len(bad_rows)
+    report.add("blank", int(blank.sum()))
+    return frame[~blank].reset_index(drop=True), line[~blank]
+
+
+def _checked_ids(frame: pd.DataFrame, column: str, lines: np.ndarray, issues: _Issues,
+                 pattern: str, what: str) -> np.ndarray:
+    """Mask of rows with a valid, first-seen id; the others are recorded as skipped."""
+    ids = frame[column]
+    good = ids.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    issues.add(~good, lines, ids, f"{column} {{value!r}} is not {what}", skipped=True)
+    duplicate = good & ids.duplicated(keep="first").to_numpy()
+    if duplicate.any():
+        first_line = pd.Series(lines).groupby(ids.to_numpy()).transform("first").to_numpy()
+        pairs = pd.Series(list(zip(ids, first_line)), dtype=object)
+        issues.add(duplicate, lines, pairs,
+                   f"duplicate {column} {{value[0]!r}} (first on line {{value[1]}})", skipped=True)
+    return good & ~duplicate
+
+
+def users_frame(user_id: pd.Series, age: pd.Series, gender: pd.Series,
+                occupation: pd.Series) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The users schema from stripped text columns (ids already checked), and the masks of the
+    ages and genders that were given but are unusable (they become NA)."""
+    years = pd.to_numeric(age, errors="coerce")
+    bad_age = ((age != "") & (years.isna() | (years < 0) | (years > 130))).to_numpy()
+    normalized = gender.map({value: normalize_gender(value) for value in gender.unique()})
+    bad_gender = ((gender != "") & normalized.isna()).to_numpy()
+    users = pd.DataFrame({
+        "user_id": user_id.astype("int64"),
+        "age": years.where(~bad_age).round().astype("Int64"),
+        "gender": normalized.astype("str").where(normalized.notna()),
+        "occupation": occupation.replace("", None).astype("str"),
+    }).reset_index(drop=True)
+    return users, bad_age, bad_gender
+
+
+def load_users(path: Path) -> tuple[pd.DataFrame, ParseReport]:
+    """users.csv -> (user_id int64, age Int64, gender "M"/"F"/NA, occupation str/NA), report."""
+    path = Path(path)
+    report = ParseReport(source=path.name)
+    issues = _Issues()
+    frame, lines = _read_strings(path, ("user_id",), report, issues)
+    for column in USER_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    keep = _checked_ids(frame, "user_id", lines, issues, r"\d{1,18}", "a non-negative integer")
+    frame, lines = frame[keep].reset_index(drop=True), lines[keep]
+    users, bad_age, bad_gender = users_frame(frame["user_id"], frame["age"], frame["gender"],
+                                             frame["occupation"])
+    issues.add(bad_age, lines, frame["age"],
+               "age {value!r} is not a valid age (kept, age unknown)", skipped=False)
+    issues.add(bad_gender, lines, frame["gender"],
+               "gender {value!r} is not M or F (kept, gender unknown)", skipped=False)
+    issues.report_to(report, path)
+    report.add("bad_age", int(bad_age.sum()))
+    report.add("bad_gender", int(bad_gender.sum()))
+    report.add("users", len(users))
+    return users, report
+
+
+_YEAR_IN_SLUG = re.compile(r"\+(\d{4})$")
+
+
+def normalize_genres(value: str) -> str:
+    """'Action|Comedy', 'Action, Comedy', '["Action"]', '[{"id": 28, "name": "Action"}]'
+    -> 'Action|Comedy' ('' when none)."""
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            items = json.loads(value)
+        except ValueError:
+            try:
+                items = json.loads(value.replace("'", '"'))
+            except ValueError:
+                items = [value.strip("[]")]
+        names = [item.get("name", "") if isinstance(item, dict) else str(item) for item in items]
+    else:
+        names = re.split(r"[|,]", value)
+    return "|".join(name.strip() for name in names if name and name.strip())
+
+
+def load_movies(path: Path) -> tuple[pd.DataFrame, ParseReport]:
+    """movies.csv -> (movie_id str, title str, year Int64, genres "A|B"), report."""
+    path = Path(path)
+    report = ParseReport(source=path.name)
+    issues = _Issues()
+    frame, lines = _read_strings(path, ("movie_id",), report, issues)
+    for column in MOVIE_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    keep = _checked_ids(frame, "movie_id", lines, issues, r"[^\s,]+",
+                        "a movie id (no spaces or commas)")
+
+    year_text = frame["year"]
+    year = pd.to_numeric(year_text, errors="coerce")
+    bad_year = (year_text != "") & (year.isna() | (year < 1800) | (year > 2100)
+                                    | (year != year.round()))
+    issues.add(keep & bad_year.to_numpy(), lines, year_text,
+               "year {value!r} is not a year (kept, year from the id if it ends in one)",
+               skipped=False)
+    from_slug = pd.to_numeric(frame["movie_id"].str.extract(_YEAR_IN_SLUG, expand=False),
+                              errors="coerce")
+    year = year.where(~bad_year & (year_text != ""), from_slug)
+    issues.report_to(report, path)
+    report.add("bad_year", int((keep & bad_year.to_numpy()).sum()))
+
+    movies = pd.DataFrame({
+        "movie_id": frame["movie_id"][keep].astype("str"),
+        "title": frame["title"][keep].astype("str"),
+        "year": year[keep].astype("Int64"),
+        "genres": frame["genres"][keep].map(normalize_genres).astype("str"),
+    }).reset_index(drop=True)
+    report.add("movies", len(movies))
+    return movies, report
+
+
+def load_simulator_dir(data_dir: Path) -> RawData:
+    """A directory in the simulator's formats: users.csv, movies.csv and events/*.log.
+
+    Events that name users or movies missing from the tables are kept; the events report
+    counts them (``unknown_users``, ``unknown_movies``).
+    """
+    data_dir = Path(data_dir)
+    missing = [name for name in ("users.csv", "movies.csv", "events") if
+               not (data_dir / name).exists()]
+    if missing:
+        raise DataFormatError(
+            f"{data_dir}: missing {', '.join(missing)} (expected users.csv, movies.csv and "
+            f"events/*.log; see data/README.md, or generate some with "
+            f"`python -m trainer.generate default`)")
+    users, users_report = load_users(data_dir / "users.csv")
+    movies, movies_report = load_movies(data_dir / "movies.csv")
+    watches, ratings, events_report = load_events(data_dir / "events")
+    count_unknown_references(events_report, users, movies, watches, ratings)
+    return RawData(users=users, movies=movies, watches=watches, ratings=ratings,
+                   reports=[users_report, movies_report, events_report])
