@@ -178,6 +178,18 @@ def new_version_name(sequence: int) -> str:
     return f"v{sequence}-{secrets.token_hex(3)}"
 
 
+def _verified(version: str, entry: ArrayEntry, chunks: list[bytes | None]) -> bytes:
+    for index, (data, expected) in enumerate(zip(chunks, entry.chunks)):
+        if data is None:
+            raise WeightIntegrityError(f"version {version}: chunk {index} of array {entry.name!r} is missing")
+        if _sha256(data) != expected:
+            raise WeightIntegrityError(f"version {version}: chunk {index} of array {entry.name!r} fails its SHA-256 check")
+    data = b"".join(chunks)
+    if len(data) != entry.nbytes:
+        raise WeightIntegrityError(f"version {version}: array {entry.name!r} has {len(data)} bytes, manifest says {entry.nbytes}")
+    return data
+
+
 class WeightStore:
     """Versioned model weights in Redis. One instance per client; cheap to create."""
 
@@ -234,23 +246,15 @@ class WeightStore:
             if version is None:
                 raise VersionNotFound(f"no current version under prefix {self.prefix!r}")
         manifest = self.manifest(version)
-        arrays = {name: decode_array(entry, self._read_verified(version, entry)) for name, entry in manifest.arrays.items()}
+        keys = [self._chunk_key(version, name, i) for name, entry in manifest.arrays.items() for i in range(len(entry.chunks))]
+        chunks = iter(self.client.mget(keys) if keys else [])  # one round trip for the whole version
+        arrays = {}
+        for name, entry in manifest.arrays.items():
+            arrays[name] = decode_array(entry, _verified(version, entry, [next(chunks) for _ in entry.chunks]))
         return manifest, arrays
 
-    def _read_verified(self, version: str, entry: ArrayEntry) -> bytes:
-        parts = []
-        for index, expected in enumerate(entry.chunks):
-            data = self.client.get(self._chunk_key(version, entry.name, index))
-            if data is None:
-                raise WeightIntegrityError(f"version {version}: chunk {index} of array {entry.name!r} is missing")
-            if _sha256(data) != expected:
-                raise WeightIntegrityError(f"version {version}: chunk {index} of array {entry.name!r} fails its SHA-256 check")
-            parts.append(data)
-        data = b"".join(parts)
-        if len(data) != entry.nbytes:
-            raise WeightIntegrityError(f"version {version}: array {entry.name!r} has {len(data)} bytes, manifest says {entry.nbytes}")
-        return data
 
+    # -- writing -----------------------------------------------------------------------------
     # -- writing -----------------------------------------------------------------------------
     def publish(self, arrays: dict[str, np.ndarray], metadata: dict | None = None, make_current: bool = True) -> str:
         """Write a new immutable version; move the pointer to it only once it is complete and verified."""
@@ -263,10 +267,12 @@ class WeightStore:
                 raise ValueError(f"array name {name!r} must not contain ':'")
             dtype, shape, data = encode_array(np.asarray(array))
             digests = []
-            for index, start in enumerate(range(0, len(data), self.chunk_size)):
-                chunk = data[start : start + self.chunk_size]
-                self.client.set(self._chunk_key(version, name, index), chunk)
-                digests.append(_sha256(chunk))
+            with self.client.pipeline(transaction=False) as pipe:
+                for index, start in enumerate(range(0, len(data), self.chunk_size)):
+                    chunk = data[start : start + self.chunk_size]
+                    pipe.set(self._chunk_key(version, name, index), chunk)
+                    digests.append(_sha256(chunk))
+                pipe.execute()
             entries[name] = ArrayEntry(name, dtype, shape, len(data), tuple(digests))
         manifest = Manifest(version, time.time(), entries, dict(metadata or {}, cleaned_partial_versions=removed))
         self.client.set(self._manifest_key(version), manifest.to_bytes())

@@ -41,7 +41,9 @@ class Watcher(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 if client is None:
-                    client = self.settings.client(socket_timeout=max(5.0, self.poll_interval * 2))
+                    # Big reads: a version arrives in few recv() calls, each of which has to win the GIL back
+                    # from busy request threads.
+                    client = self.settings.client(socket_timeout=max(5.0, self.poll_interval * 2), socket_read_size=4 * 1024 * 1024)
                     store = WeightStore(client, prefix=self.settings.prefix)
                     loader = ModelLoader(store, self.cache_dir)
                     pubsub = store.subscribe()

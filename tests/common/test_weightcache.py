@@ -95,21 +95,22 @@ def test_keeps_only_the_last_k_versions_but_never_the_current(redis_client):
 
 
 def _publish_and_die(port, password):
+    """Publish in a child process that is killed (SIGKILL) once the first array's chunks are in Redis."""
     import redis
 
-    from common.weightcache import WeightStore
+    from common import weightcache
 
-    client = redis.Redis(host="127.0.0.1", port=port, password=password)
-    original_set = client.set
+    encode, calls = weightcache.encode_array, []
 
-    def set_then_die(key, value, *args, **kwargs):
-        result = original_set(key, value, *args, **kwargs)
-        if ":a:vectors:2" in key:
+    def encode_then_die(array):
+        calls.append(1)
+        if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        return result
+        return encode(array)
 
-    client.set = set_then_die
-    WeightStore(client, prefix="t", chunk_size=64).publish(sample_arrays(7))
+    weightcache.encode_array = encode_then_die
+    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+    weightcache.WeightStore(client, prefix="t", chunk_size=64).publish(sample_arrays(7))
 
 
 def test_publisher_killed_midway_leaves_pointer_and_next_publish_cleans_up(redis_server, redis_client):

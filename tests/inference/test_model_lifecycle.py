@@ -1,6 +1,7 @@
 """Hot swaps, refused versions and Redis outages, as one worker's watcher sees them."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -30,6 +31,9 @@ def test_hot_swap_while_requests_run_never_fails(ready_app, store):
             response = client.get("/recommend/7")
             statuses.append(response.status_code)
             versions.add(response.headers.get("X-Model-Version"))
+            # A client lives in another process; a loop that never leaves the GIL would starve
+            # the watcher thread in a way no real client can (the stack tests use real clients).
+            time.sleep(0.0005)
 
     worker = threading.Thread(target=loop)
     worker.start()
