@@ -95,7 +95,7 @@ def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | No
                     rejected_fingerprint = saved.meta.get("fingerprint")
         except (redis.RedisError, WeightCacheError) as error:
             log.warning("%s", explain(error, settings) if isinstance(error, redis.RedisError) else error)
-        stop.wait(CHECK_INTERVAL)
+        stop.wait(min(CHECK_INTERVAL, service.retrain_interval) if service.retrain_interval > 0 else CHECK_INTERVAL)
         if service.retrain_interval > 0 and time.monotonic() - last_training >= service.retrain_interval:
             last_training = time.monotonic()
             if source.fingerprint(model) != saved.meta.get("fingerprint"):
