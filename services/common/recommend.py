@@ -13,6 +13,7 @@ import numpy as np
 
 from common.bundle import TOP_K, ModelBundle
 from common.demographics import user_feature_names
+from common.topk import BLOCK, best_unordered
 
 CACHE_LIMIT = 4096
 
@@ -51,8 +52,11 @@ class Recommender:
         cached = self._by_features.get(features)
         if cached is None:
             vector = self.bundle.feature_vectors[list(features)].mean(axis=0)
-            scores = self.bundle.item_vectors @ vector + self.bundle.item_biases
-            top = np.argpartition(-scores, self.k - 1)[: self.k] if self.k < len(scores) else np.arange(len(scores))
+            n_items = self.bundle.n_items
+            scores = np.full(-(-n_items // BLOCK) * BLOCK, -np.inf, dtype=np.float32)  # whole blocks
+            np.matmul(self.bundle.item_vectors, vector, out=scores[:n_items])
+            scores[:n_items] += self.bundle.item_biases
+            top = best_unordered(scores, self.k)
             cached = top[np.argsort(-scores[top], kind="stable")].tolist()
             if len(self._by_features) >= CACHE_LIMIT:
                 self._by_features.clear()
