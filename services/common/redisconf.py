@@ -14,6 +14,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from common.envconfig import env_value
+
 
 class RedisUnavailable(RuntimeError):
     """Redis could not be reached or refused us; the message is one line for the operator."""
@@ -33,8 +35,8 @@ class RedisSettings:
         env = os.environ if environ is None else environ
         return cls(
             host=env.get("REDIS_HOST", cls.host),
-            port=int(env.get("REDIS_PORT", cls.port)),
-            db=int(env.get("REDIS_DB", cls.db)),
+            port=env_value(env, "REDIS_PORT", cls.port, int),
+            db=env_value(env, "REDIS_DB", cls.db, int),
             password=env.get("REDIS_PASSWORD") or None,
             url=env.get("REDIS_URL") or None,
             prefix=env.get("WEIGHTS_PREFIX", cls.prefix),

@@ -7,17 +7,8 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.envconfig import env_value
 from common.redisconf import RedisSettings
-
-
-def _float(environ, name: str, default: float) -> float:
-    raw = environ.get(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
 
 
 @dataclass(frozen=True)
@@ -36,10 +27,10 @@ class InferenceConfig:
         env = os.environ if environ is None else environ
         return cls(
             redis=RedisSettings.from_env(env),
-            poll_interval=_float(env, "MODEL_POLL_INTERVAL", cls.poll_interval),
+            poll_interval=env_value(env, "MODEL_POLL_INTERVAL", cls.poll_interval, float),
             cache_dir=Path(env.get("MODEL_CACHE_DIR") or cls.cache_dir),
             user_api_url=(env.get("USER_API_URL") or "").rstrip("/") or None,
-            user_api_timeout=_float(env, "USER_API_TIMEOUT", cls.user_api_timeout),
-            user_cache_ttl=int(_float(env, "USER_CACHE_TTL", cls.user_cache_ttl)),
+            user_api_timeout=env_value(env, "USER_API_TIMEOUT", cls.user_api_timeout, float),
+            user_cache_ttl=env_value(env, "USER_CACHE_TTL", cls.user_cache_ttl, int),
             replica_name=env.get("INFERENCE_REPLICA_NAME") or socket.gethostname(),
         )

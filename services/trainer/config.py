@@ -6,19 +6,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-
-def _env(environ, name, default, cast):
-    raw = environ.get(name)
-    if raw is None or raw == "":
-        return default
-    if cast is bool:
-        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise ValueError(f"environment variable {name}={raw!r} is not a boolean (1/0/true/false)")
-        return raw.lower() in ("1", "true", "yes")
-    try:
-        return cast(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from None
+from common.envconfig import env_value
 
 
 @dataclass(frozen=True)
@@ -47,7 +35,7 @@ class ModelConfig:
         values = {}
         for field in fields(cls):
             default = getattr(cls, field.name)
-            values[field.name] = _env(environ, f"TRAIN_{field.name.upper()}", default, type(default))
+            values[field.name] = env_value(environ, f"TRAIN_{field.name.upper()}", default, type(default))
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         config.check()
@@ -94,7 +82,7 @@ class ServiceConfig:
             data_preset=environ.get("DATA_PRESET", cls.data_preset),
             movielens_dir=Path(movielens) if movielens else None,
             model_dir=Path(environ.get("MODEL_DIR", str(cls.model_dir))),
-            retrain_interval=_env(environ, "RETRAIN_INTERVAL", cls.retrain_interval, float),
-            keep_versions=_env(environ, "KEEP_VERSIONS", cls.keep_versions, int),
+            retrain_interval=env_value(environ, "RETRAIN_INTERVAL", cls.retrain_interval, float),
+            keep_versions=env_value(environ, "KEEP_VERSIONS", cls.keep_versions, int),
             force_publish=environ.get("FORCE_PUBLISH", "") in ("1", "true", "yes"),
         )
