@@ -20,6 +20,9 @@ def create_app(config: InferenceConfig | None = None) -> Flask:
     config = config or InferenceConfig.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
     app = Flask(__name__)
+    # Never redirect (a 308 with an HTML body) for "//" in a path: such an id is simply invalid.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.config["INFERENCE"] = config
 
     holder = ModelHolder()

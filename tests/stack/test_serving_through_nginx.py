@@ -228,3 +228,9 @@ def test_killing_one_replica_during_load_fails_no_request(stack, model):
     assert served == {stack.replicas[1].name}
     victim.start()
     stack.wait_ready()
+
+
+def test_ping_and_readyz_reach_a_replica_through_nginx(stack):
+    ping = requests.get(f"{stack.url}/ping", timeout=2)
+    assert ping.status_code == 200 and ping.text == "pong" and ping.headers["X-Served-By"].startswith("inference-")
+    assert requests.get(f"{stack.url}/readyz", timeout=2).text == store_for(stack).current_version()
