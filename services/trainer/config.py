@@ -27,6 +27,7 @@ class ModelConfig:
     test_fraction: float = 0.25       # per-user share of interactions held out for evaluation
     cold_start_fraction: float = 0.05  # share of users held out entirely (features only)
     eval_users: int = 5000             # at most this many users are scored during evaluation
+    eval_fit_users: int = 200_000      # the evaluation fit sees at most this many users (a random sample)
     top_k: int = 20                    # length of the precomputed list per known user
 
     @classmethod

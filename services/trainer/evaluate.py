@@ -1,6 +1,6 @@
 """Offline evaluation: per-user random hold-out, model vs popularity, and a cold-start score.
 
-Protocol: a share of users (`cold_start_fraction`, among users with known attributes) is held out
+Protocol: (at most `eval_fit_users` random users take part; all of them below that.) A share of users (`cold_start_fraction`, among users with known attributes) is held out
 entirely; of every other user, a random `test_fraction` of their seen pairs is held out. The model
 is fit on the rest. Each evaluated user gets a top-k list with their training items excluded, and a
 held-out seen pair counts as relevant. Cold-start users are scored from their demographic features
@@ -48,6 +48,16 @@ def split_interactions(frame: pd.DataFrame, table_user_ids: np.ndarray, config: 
     return Split(train=shuffled[~held_out], test=shuffled[held_out], cold=frame[is_cold])
 
 
+def sample_users(frame: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """All interactions of at most `limit` random users: at course scale the evaluation fit is an
+    estimate and need not cost as much as the final fit on everybody."""
+    users = np.unique(frame["user_id"].to_numpy())
+    if len(users) <= limit:
+        return frame
+    chosen = np.random.default_rng(seed + 2).choice(users, size=limit, replace=False)
+    return frame[frame["user_id"].isin(chosen)]
+
+
 def _scores(truth: dict, ranked: dict, n_items: int) -> dict:
     result = {"users": len(truth)}
     for k in KS:
@@ -79,6 +89,7 @@ def popularity_biases(space: FeatureSpace, positives: pd.DataFrame) -> np.ndarra
 def evaluate(frame: pd.DataFrame, users: pd.DataFrame, movies: pd.DataFrame, config: ModelConfig) -> dict:
     """Fit on a split of `frame` (user_id, movie_id, weight) and score model and popularity."""
     started = time.monotonic()
+    frame = sample_users(frame, config.eval_fit_users, config.seed)
     split = split_interactions(frame, users["user_id"].to_numpy(dtype=np.int64), config)
     positives = split.train[split.train["weight"] > 0]
     space = build_feature_space(positives, users, movies, config.identity_weight)
@@ -115,7 +126,7 @@ def evaluate(frame: pd.DataFrame, users: pd.DataFrame, movies: pd.DataFrame, con
         }
     report["protocol"] = {
         "test_fraction": config.test_fraction, "cold_start_fraction": config.cold_start_fraction, "seed": config.seed,
-        "train_pairs": len(split.train), "test_pairs": len(split.test), "cold_users": int(len(np.unique(split.cold["user_id"]))),
+        "users_sampled": int(frame["user_id"].nunique()), "train_pairs": len(split.train), "test_pairs": len(split.test), "cold_users": int(len(np.unique(split.cold["user_id"]))),
         "seconds": round(time.monotonic() - started, 1),
     }
     return report
