@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -17,10 +19,18 @@ MODEL_LOAD_FAILURES = Counter("recsys_model_load_failures_total", "Model version
 USER_API_CALLS = Counter("recsys_user_api_calls_total", "Calls to the simulator's user API", ["outcome"])
 
 
-def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+def render(attempts: int = 3) -> tuple[bytes, str] | None:
+    """The exposition text and its content type; None if the multiprocess files stay unreadable."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(), CONTENT_TYPE_LATEST
+    for attempt in range(attempts):
+        try:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        except (struct.error, ValueError, OSError):
+            # A worker that is just starting may have a metrics file whose header is not written
+            # yet; it is complete a moment later.
+            time.sleep(0.01)
+    return None
 

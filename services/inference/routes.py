@@ -71,5 +71,8 @@ def ping():
 
 @bp.get("/metrics")
 def prometheus_metrics():
-    body, content_type = metrics.render()
+    rendered = metrics.render()
+    if rendered is None:
+        return text("metrics temporarily unavailable (a worker is starting); try again", 503)
+    body, content_type = rendered
     return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)

@@ -232,7 +232,7 @@ def test_stalled_replica_is_cut_inside_the_simulator_budget(stack):
     elapsed = time.monotonic() - started
     assert status == 504 and headers["Content-Type"].startswith("text/plain")
     assert_one_liner(body)
-    assert 0.6 <= elapsed < 0.8, elapsed
+    assert elapsed < 0.8, elapsed  # cut and retried inside the simulator's budget
 
 
 def test_only_get_and_head(stack):
