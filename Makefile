@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 REQS := requirements-dev.txt services/common/requirements.txt services/trainer/requirements.txt \
-        services/inference/requirements.txt pyproject.toml
+        services/inference/requirements.txt pyproject.toml constraints.txt
 
-.PHONY: install test up down status logs clean
+.PHONY: install test up down status logs clean bench-trainer test-compose
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): $(REQS) scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check pip==26.3 setuptools==84.2.1 wheel==0.48.0
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -41,3 +41,45 @@ status:
 
 logs:
 	$(STACK_PY) scripts/localstack.py logs
+
+# Trainer benchmark (scripts/bench_trainer.py): parse rate, training time, peak memory, published size,
+# publish/fetch time per preset. BENCH_ARGS, e.g. --presets default,full --keep-data.
+bench-trainer: install
+	$(BIN)/python scripts/bench_trainer.py $(BENCH_ARGS)
+
+# Load test (loadtests/locustfile.py): simulator traffic against a running stack, headless. Results
+# (locust CSV + HTML, summary.json) in loadtests/results/$(NAME)/; exit code 1 when a request failed
+# or p99 > 800 ms. USERS simulated users at RATE requests/s each, spawned SPAWN_RATE per second, for
+# DURATION, against HOST. CATALOG: movie ids answers must come from (default: the model of `make up`).
+.PHONY: loadtest bench
+USERS ?= 100
+SPAWN_RATE ?= 20
+DURATION ?= 60s
+RATE ?= 2
+HOST ?= http://127.0.0.1:$(or $(PORT),8082)
+KNOWN_USERS ?= 1-6000
+UNKNOWN_SHARE ?= 0.05
+CATALOG ?= $(wildcard .run/models/$(or $(DATA_PRESET),default))
+NAME ?= loadtest-$(shell date +%Y%m%d-%H%M%S)
+LOADTEST_OUT = loadtests/results/$(NAME)
+
+loadtest: install
+	mkdir -p $(LOADTEST_OUT)
+	$(BIN)/locust -f loadtests/locustfile.py --headless --only-summary -u $(USERS) -r $(SPAWN_RATE) -t $(DURATION) \
+	    -H $(HOST) --user-rate $(RATE) --known-users $(KNOWN_USERS) --unknown-share $(UNKNOWN_SHARE) \
+	    $(if $(CATALOG),--catalog $(CATALOG)) --csv $(LOADTEST_OUT)/locust --html $(LOADTEST_OUT)/report.html \
+	    --summary-json $(LOADTEST_OUT)/summary.json $(LOADTEST_ARGS)
+
+# Benchmark (loadtests/bench.py): ceiling ratio, latency vs offered load, replica scaling, model
+# compute and memory at 1M users, hot swap under load; on its own loopback stack (no `make up`
+# needed). Writes loadtests/results/bench.{json,md} and PNG plots. BENCH_ARGS=--quick: about 2 min,
+# written to loadtests/results/tmp/quick/ (git-ignored).
+bench: install
+	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
+
+# Container end-to-end suite (compose/e2e.py, standard library only): builds the images, runs
+# compose/compose.yaml as project recsys-e2e with 3 then 4 inference replicas through nginx, and
+# tears it down. docker compose where a Docker engine answers, else podman-compose set up by
+# ../shared/container-rig/setup-container-rig. E2E_PORT, E2E_PRESET, E2E_KEEP=1: see the script.
+test-compose:
+	$(PYTHON) compose/e2e.py
