@@ -60,11 +60,13 @@ class UserDirectory:
 
     def attributes(self, user_id: int) -> dict | None:
         """{"age", "gender", "occupation"} or None when nobody knows this user."""
+        if not self.api_url:
+            return None  # only API answers are ever cached: without an API there is nothing to look up
         key = f"{self.cache_prefix}:user:{user_id}"
         cached = self._cache_get(key)
         if cached is not None:
             return cached or None
-        if not self.api_url or not self.breaker.allow():
+        if not self.breaker.allow():
             return None
         answer = self._ask_api(user_id)
         if answer is not None:
