@@ -767,6 +767,27 @@ def summary_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def make_notes(r: dict, out: Path) -> list[str]:
+    notes = []
+    load = r.get("load_before", {})
+    busy = load.get("busy_cores_3s")
+    if busy is not None and busy > 0.25:
+        notes.append(f"the machine was not quiet at the start: {busy} cores busy in the 3 s before (load average "
+                     f"{load.get('loadavg')}); other processes' CPU is in the 'other' column of every phase")
+    elif load.get("loadavg", [0])[0] >= 0.7:
+        notes.append(f"load average {load['loadavg']} at the start reflects the minutes before (the 1-minute figure lags); "
+                     f"the machine used {busy} cores in the 3 s before the start")
+    disturbed = disturbed_phases(r)
+    if disturbed:
+        notes.append("phases during which processes outside the benchmark used more than 0.15 cores (their figures are "
+                     "pessimistic): " + ", ".join(f"{name} ({cores:.2f})" for name, cores in disturbed))
+    else:
+        notes.append("no phase was disturbed: processes outside the benchmark used at most 0.15 cores during every phase")
+    if (out / "findings.md").exists():
+        notes.append("profiles and A/B experiments behind the suggested service changes: [findings.md](findings.md)")
+    return notes
+
+
 def disturbed_phases(r: dict, limit: float = 0.15) -> list[tuple[str, float]]:
     found = []
     for name, p in (r.get("ceiling") or {}).get("phases", {}).items():
@@ -832,12 +853,21 @@ def main() -> int:
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                         help="first wait (at most this long) until the machine used < 0.25 cores for 10 s")
     parser.add_argument("--keep-workdir", action="store_true", help="keep logs, plans and raw locust results")
+    parser.add_argument("--render-only", action="store_true", help="rewrite bench.md and the plots from OUT/bench.json")
     ARGS = parser.parse_args()
     PROFILE = QUICK if ARGS.quick else FULL
     if ARGS.replicas or ARGS.workers:
         PROFILE = Profile(**{**PROFILE.__dict__, "replicas": ARGS.replicas or PROFILE.replicas, "workers": ARGS.workers or PROFILE.workers})
     out = Path(ARGS.out) if ARGS.out else ROOT / "loadtests" / "results" / ("tmp/quick" if ARGS.quick else "")
     out.mkdir(parents=True, exist_ok=True)
+    if ARGS.render_only:
+        results = json.loads((out / "bench.json").read_text())
+        results["notes"] = make_notes(results, out)
+        results["plots"] = plots(results, out)
+        (out / "bench.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "bench.md").write_text(summary_markdown(results))
+        say(f"rewritten: {out / 'bench.md'}, {', '.join(results['plots'])}")
+        return 0
     if ARGS.wait_quiet:
         used = wait_quiet(ARGS.wait_quiet)
         say(f"machine busy: {used:.2f} cores; starting")
@@ -845,11 +875,8 @@ def main() -> int:
     results: dict = {"mode": PROFILE.name, "generated_at": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine_info(),
                      "load_before": machine_load(), "run_settings": PROFILE.__dict__, "targets_definition": TARGETS, "notes": []}
     results["load_before"]["busy_cores_3s"] = round(busy_cores(3), 2)
-    if results["load_before"]["loadavg"][0] >= 0.7 or results["load_before"]["busy_cores_3s"] > 0.25:
-        note = (f"the machine was not quiet at the start (load average {results['load_before']['loadavg']}, "
-                f"{results['load_before']['busy_cores_3s']} cores busy); other processes' CPU is in the 'other' column of every phase")
-        results["notes"].append(note)
-        say("warning: " + note)
+    if results["load_before"]["busy_cores_3s"] > 0.25:
+        say(f"warning: the machine is not quiet: {results['load_before']['busy_cores_3s']} cores busy")
 
     model_dir = ensure_model(Path(ARGS.model_dir))
     bundle = load_bundle(model_dir)
@@ -894,10 +921,7 @@ def main() -> int:
     finally:
         results["load_after"] = machine_load()
         results["duration_s"] = round(time.monotonic() - started, 1)
-        disturbed = disturbed_phases(results)
-        if disturbed:
-            results["notes"].append("phases during which processes outside the benchmark used more than 0.15 cores (their figures "
-                                    "are pessimistic): " + ", ".join(f"{name} ({cores:.2f})" for name, cores in disturbed))
+        results["notes"] = make_notes(results, out)
         results["targets"] = target_rows(results)
         results["plots"] = plots(results, out)
         (out / "bench.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -9,7 +9,9 @@ the other workers wait for the first one instead of fetching the same version ag
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -69,6 +71,7 @@ class ModelLoader:
         metadata = json.loads((directory / "metadata.json").read_text())
         recommender = Recommender(bundle)
         _warm_up(recommender)
+        _release_freed_memory()
         log.info("loaded %s (%d items, %d known users) in %.2f s", version, bundle.n_items, len(bundle.known_user_ids), time.monotonic() - started)
         return LoadedModel(version, recommender, metadata, time.time())
 
@@ -93,6 +96,16 @@ class ModelLoader:
                     if acquired:
                         shutil.rmtree(path, ignore_errors=True)
                         (self.cache_dir / f"{path.name}.lock").unlink(missing_ok=True)
+
+
+def _release_freed_memory() -> None:
+    """Hand the fetch buffers back to the OS: glibc keeps freed large blocks otherwise, which cost
+    the worker that fetched a version 50-130 MB after every swap (loadtests/results/findings.md)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc
 
 
 def _warm_up(recommender: Recommender) -> None:
