@@ -233,7 +233,7 @@ def _socket_path() -> Path:
     if len(str(path)) < 100:  # AF_UNIX path limit is 108 bytes
         return path
     import hashlib
-    return Path("/tmp") / f"recsys-supervisor-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]}.sock"
+    return Path("/tmp") / f"recsys-supervisor-{hashlib.sha1(str(ROOT).encode(), usedforsecurity=False).hexdigest()[:12]}.sock"
 
 
 def supervisor_config(s: Settings, password: str) -> str:
@@ -292,11 +292,14 @@ serverurl=unix://{sock}
         "DATA_DIR": str(ROOT / "data" / "generated" / s.data_preset),
         "MODEL_DIR": str(RUN / "models" / s.data_preset),
     })
+    # As many worker processes in all as cores (a worker is one core at most, because of the GIL):
+    # more only compete for them (loadtests/results/findings.md). WEB_CONCURRENCY overrides.
+    workers = os.environ.get("WEB_CONCURRENCY") or str(max(1, (os.cpu_count() or 1) // max(1, len(s.replica_ports))))
     for n, port in enumerate(s.replica_ports, 1):
         out += program(f"inference-{n}", [
             str(BIN / "gunicorn"), "-c", "services/inference/gunicorn.conf.py",
             "--bind", f"127.0.0.1:{port}", "inference.app:create_app()",
-        ], 30, 1, 20, {**redis_env, "INFERENCE_REPLICA_NAME": f"inference-{n}"})
+        ], 30, 1, 20, {**redis_env, "INFERENCE_REPLICA_NAME": f"inference-{n}", "WEB_CONCURRENCY": workers})
     out += program("nginx", [render_nginx.nginx_binary(), "-c", str(RUN / "nginx" / "nginx.conf"),
                              "-e", str(LOGS / "nginx-error.log")], 40, 1, 10, stopsignal="QUIT")
     return out
