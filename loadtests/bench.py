@@ -572,6 +572,16 @@ def step_compute(workdir: Path) -> dict:
 
 # --------------------------------------------------------------------------- outputs
 
+
+def _save(fig, path: Path) -> str:
+    """Write one plot and free it; returns its file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
 def plots(results: dict, out: Path) -> list[str]:
     import matplotlib
 
@@ -605,10 +615,7 @@ def plots(results: dict, out: Path) -> list[str]:
         bottom.set_ylabel("req/s")
         bottom.legend(fontsize=8)
         bottom.grid(True, alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "bench-latency.png", dpi=110)
-        plt.close(fig)
-        written.append("bench-latency.png")
+        written.append(_save(fig, out / "bench-latency.png"))
     scaling = results.get("scaling")
     if scaling:
         points = scaling["points"]
@@ -623,10 +630,7 @@ def plots(results: dict, out: Path) -> list[str]:
         ax.set_title(f"Throughput per replica count on {results['machine']['cores']} cores (load generator on the same cores)", fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(True, axis="y", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "bench-scaling.png", dpi=110)
-        plt.close(fig)
-        written.append("bench-scaling.png")
+        written.append(_save(fig, out / "bench-scaling.png"))
     swap = results.get("swap")
     if swap:
         line = swap["timeline"]
@@ -641,10 +645,7 @@ def plots(results: dict, out: Path) -> list[str]:
         ax.set_title(f"Hot swap under {swap['offered_rps']:.0f} req/s: {swap['failed_requests']} failed, every replica on the new "
                      f"version {swap['time_until_every_replica_serves_it_s']:.2f} s after publish", fontsize=9)
         ax.legend(fontsize=7, loc="lower left")
-        fig.tight_layout()
-        fig.savefig(out / "bench-swap.png", dpi=110)
-        plt.close(fig)
-        written.append("bench-swap.png")
+        written.append(_save(fig, out / "bench-swap.png"))
     return written
 
 
