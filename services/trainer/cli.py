@@ -36,7 +36,8 @@ def _source(args) -> DataSource:
 
 
 def _model_config(args) -> ModelConfig:
-    return ModelConfig.from_env(epochs=args.epochs, no_components=args.components, seed=args.seed)
+    return ModelConfig.from_env(epochs=args.epochs, no_components=args.components, seed=args.seed,
+                                max_malformed=args.max_malformed)
 
 
 def _store(keep: int | None = None) -> WeightStore:
@@ -164,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--epochs", type=int, help="override TRAIN_EPOCHS")
         p.add_argument("--components", type=int, help="override TRAIN_NO_COMPONENTS")
         p.add_argument("--seed", type=int, help="override TRAIN_SEED")
+        p.add_argument("--max-malformed", type=float, metavar="FRACTION",
+                       help="stop when more than this share of a file's lines is malformed "
+                            "(TRAIN_MAX_MALFORMED, default 0.05)")
 
     p = commands.add_parser("generate-data", help="write a synthetic data set in the simulator's formats")
     p.add_argument("--preset", default="default", help="small, default or full")
@@ -217,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (UsageError, GateRejected, RedisUnavailable, WeightCacheError, FileNotFoundError, ValueError) as error:
+    except (UsageError, GateRejected, RedisUnavailable, WeightCacheError, OSError, ValueError) as error:
         print(f"trainer {args.command}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ class ModelConfig:
     eval_users: int = 5000             # at most this many users are scored during evaluation
     eval_fit_users: int = 200_000      # the evaluation fit sees at most this many users (a random sample)
     top_k: int = 20                    # length of the precomputed list per known user
+    max_malformed: float = 0.05        # a file with a larger share of malformed lines stops training
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "ModelConfig":
@@ -51,11 +52,15 @@ class ModelConfig:
             raise ValueError("identity_weight must be in (0, 1]")
         if not 0 < self.test_fraction < 1 or not 0 <= self.cold_start_fraction < 1:
             raise ValueError("test_fraction must be in (0, 1) and cold_start_fraction in [0, 1)")
+        if not 0 <= self.max_malformed <= 1:
+            raise ValueError(f"TRAIN_MAX_MALFORMED / --max-malformed {self.max_malformed!r}: expected "
+                             f"a fraction in [0, 1] (0.05: at most 5% of a file's lines malformed)")
 
     def fingerprint_fields(self) -> dict:
-        """What changes the trained model (threads do not)."""
+        """What changes the trained model (threads and the malformed-input limit do not)."""
         values = asdict(self)
         values.pop("num_threads")
+        values.pop("max_malformed")
         return values
 
     def with_(self, **changes) -> "ModelConfig":

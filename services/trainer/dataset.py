@@ -2,8 +2,10 @@
 
 Every loader (:mod:`trainer.eventlog`, :mod:`trainer.tables`, :mod:`trainer.movielens`) returns
 frames with the column types below, so that the steps after loading never care where the data
-came from. A malformed line or row is never fatal and never silently dropped: it is counted in a
-:class:`ParseReport`, and the first few are kept with their file and 1-based line number.
+came from. A malformed line or row is never silently dropped: it is counted in a
+:class:`ParseReport`, and the first few are kept with their file and 1-based line number. One bad
+line is not fatal; a file with too many (more than ``TRAIN_MAX_MALFORMED``, see
+:func:`check_malformed`) is, because a model trained on what is left of it would be quietly wrong.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ import pandas as pd
 
 MAX_EXAMPLES = 20
 EXCERPT_CHARS = 120
+SUMMARY_EXAMPLES = 3
+# Values that a loader keeps as NA in an otherwise good row: count key -> (rows key, what).
+REPAIRED = {"bad_age": ("users", "ages"), "bad_gender": ("users", "genders"),
+            "bad_year": ("movies", "years")}
 
 
 class DataFormatError(ValueError):
@@ -35,11 +41,18 @@ class ParseReport:
     skipped: int = 0                 # malformed lines/rows skipped
     examples: list[tuple[str, int, str]] = field(default_factory=list)  # (path, line, reason)
     counts: dict[str, int] = field(default_factory=dict)
+    # The first example of each kind of problem ("malformed", or a REPAIRED key), kept even when
+    # `examples` is full: what an error about that kind names.
+    first: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
     def skip(self, path, line: int, reason: str) -> None:
         """Count one skipped line and keep it as an example while there is room."""
         self.skipped += 1
+        self.first_of("malformed", path, line, reason)
         self.note(path, line, reason)
+
+    def first_of(self, kind: str, path, line: int, reason: str) -> None:
+        self.first.setdefault(kind, (str(path), int(line), reason))
 
     def note(self, path, line: int, reason: str) -> None:
         """Keep an example (a skipped line, or a kept row with a repaired value) if there is room."""
@@ -55,9 +68,32 @@ class ParseReport:
         if extra:
             text += f" ({extra})"
         if self.examples:
-            path, line, reason = self.examples[0]
-            text += f" (first: {path.rsplit('/', 1)[-1]}:{line}: {reason})"
+            text += " (first: " + "; ".join(f"{path.rsplit('/', 1)[-1]}:{line}: {reason}" for
+                                           path, line, reason in self.examples[:SUMMARY_EXAMPLES])
+            text += ", ...)" if len(self.examples) > SUMMARY_EXAMPLES else ")"
         return text
+
+
+def check_malformed(reports: list[ParseReport], max_fraction: float) -> None:
+    """DataFormatError when more than ``max_fraction`` of a file's lines were malformed (blank lines
+    do not count), or of its kept rows lost a value (REPAIRED: e.g. every gender unusable, as when
+    columns are swapped). Below that the skips are only reported.
+
+    One report is one file, except the event log: all of its files together.
+    """
+    for report in reports:
+        checks = [("malformed", report.skipped, report.lines - report.counts.get("blank", 0),
+                   "lines malformed")]
+        checks += [(kind, report.counts[kind], report.counts.get(rows, 0), f"{what} unusable")
+                   for kind, (rows, what) in REPAIRED.items() if kind in report.counts]
+        for kind, bad, total, what in checks:
+            if bad and bad > max_fraction * total:
+                first = report.first.get(kind)
+                where = f"; first: {first[0]}:{first[1]}: {first[2]}" if first else ""
+                raise DataFormatError(
+                    f"{report.source}: {bad:,} of {total:,} {what} ({bad / total:.1%}), more than "
+                    f"the {max_fraction * 100:g}% allowed (TRAIN_MAX_MALFORMED, --max-malformed)"
+                    f"{where}")
 
 
 def empty_users() -> pd.DataFrame:

@@ -13,9 +13,10 @@ lines except for the few malformed ones kept as examples.
 
 Watches are reduced to (user, movie, max minute); ratings keep the last one in log order.
 Recommendation lines are counted and ignored. Blank lines are counted as ``blank``. Anything else
-(unknown line, user id that is not a non-negative integer, minute that is not an integer, rating
-outside 1..5, bytes that are not UTF-8, a truncated last line) is counted as malformed, with file
-and 1-based line number for the first few. Windows line endings and trailing spaces are accepted.
+(unknown line, time that is not a real date and time of day, user id that is not a non-negative
+integer, minute that is not an integer, rating outside 1..5, bytes that are not UTF-8, a truncated
+last line) is counted as malformed, with file and 1-based line number for the first few. Windows
+line endings and trailing spaces are accepted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from trainer.dataset import MAX_EXAMPLES, DataFormatError, ParseReport, empty_ra
 WATCH = "GET /data/m/"
 RATE = "GET /rate/"
 
-_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?"
+# A real date and time of day (month 01-12, day 01-31, hour 00-23, minute and second 00-59).
+_TIME = (r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d"
+         r"(?::[0-5]\d(?:\.\d+)?)?")
 _USER = r"\d{1,18}"
 _END = r"[ \t\r]*\n?$"
 LINE_PATTERN = (
@@ -132,7 +135,9 @@ def note_invalid(report: ParseReport, path: Path, first_line: int, lines: pa.Arr
     for index in malformed[:max(room, 0)]:
         text = line_text(lines[int(index)])
         why = "not UTF-8" if utf8_bad is not None and utf8_bad[index] else reason(text)
-        report.note(path, first_line + int(index), f"{why}: {excerpt(text)!r}")
+        explained = f"{why}: {excerpt(text)!r}"
+        report.first_of("malformed", path, first_line + int(index), explained)
+        report.note(path, first_line + int(index), explained)
     report.skipped += len(malformed)
 
 
@@ -174,7 +179,7 @@ def _event_files(paths) -> tuple[list[Path], str]:
     files: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(path.glob("*.log"))
+            found = sorted(file for file in path.glob("*.log") if not file.is_dir())
             if not found:
                 raise DataFormatError(f"{path}: no *.log event files in this directory")
             files.extend(found)

@@ -62,20 +62,21 @@ def _parse(path: Path, pattern: str, reason) -> tuple[pd.DataFrame, np.ndarray, 
 
 
 def _first_seen(frame: pd.DataFrame, column: str, lines: np.ndarray, path: Path,
-                report: ParseReport) -> pd.DataFrame:
-    """Drop (and count) rows whose id was already seen on an earlier line."""
+                report: ParseReport) -> tuple[pd.DataFrame, np.ndarray]:
+    """Drop (and count) rows whose id was already seen on an earlier line; return the other rows
+    and their line numbers."""
     duplicate = frame[column].duplicated(keep="first").to_numpy()
     for line, value in zip(lines[duplicate], frame[column][duplicate]):
         report.skip(path, int(line), f"duplicate {column} {value!r}")
-    return frame[~duplicate].reset_index(drop=True)
+    return frame[~duplicate].reset_index(drop=True), lines[~duplicate]
 
 
 def _data_reason(text: str) -> str:
     fields = text.rstrip("\r\n").split("\t")
     if len(fields) != 4:
         return f"{len(fields)} tab-separated fields instead of 4"
-    if not all(field.strip().isdigit() for field in fields[:2]):
-        return "user or item id is not a non-negative integer"
+    if not all(field.strip().isdigit() and len(field.strip()) <= 18 for field in fields[:2]):
+        return "user or item id is not a non-negative integer (at most 18 digits)"
     return f"rating {fields[2]!r} is not in 1..5" if fields[3].strip().isdigit() else \
         f"timestamp {fields[3]!r} is not an integer"
 
@@ -85,8 +86,9 @@ def _fields_reason(expected: int):
         fields = text.rstrip("\r\n").split("|")
         if len(fields) != expected:
             return f"{len(fields)} '|'-separated fields instead of {expected}"
-        return f"id {fields[0]!r} is not a non-negative integer" if not fields[0].isdigit() \
-            else "bad genre flags (expected 0 or 1)"
+        if not (fields[0].isdigit() and len(fields[0]) <= 18):
+            return f"id {fields[0]!r} is not a non-negative integer (at most 18 digits)"
+        return "bad genre flags (expected 0 or 1)"
     return reason
 
 
@@ -107,9 +109,14 @@ def _load_ratings(path: Path) -> tuple[pd.DataFrame, ParseReport]:
 
 def _load_users(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     frame, lines, report = _parse(path, USER_PATTERN, _fields_reason(5))
-    frame = _first_seen(frame, "user", lines, path, report)
+    frame, lines = _first_seen(frame, "user", lines, path, report)
     users, bad_age, bad_gender = users_frame(frame["user"], frame["age"], frame["gender"],
                                              frame["occupation"])
+    for kind, bad, column, what in (("bad_age", bad_age, "age", "a valid age"),
+                                    ("bad_gender", bad_gender, "gender", "M or F")):
+        for index in np.flatnonzero(bad)[:1]:
+            reason = f"{column} {frame[column][index]!r} is not {what} (kept, {column} unknown)"
+            report.first_of(kind, path, int(lines[index]), reason)
     report.add("bad_age", int(bad_age.sum()))
     report.add("bad_gender", int(bad_gender.sum()))
     report.add("users", len(users))
@@ -133,7 +140,7 @@ def _genre_names(directory: Path) -> tuple[str, ...]:
 
 def _load_movies(path: Path, genres: tuple[str, ...]) -> tuple[pd.DataFrame, ParseReport]:
     frame, lines, report = _parse(path, _item_pattern(len(genres)), _fields_reason(5 + len(genres)))
-    frame = _first_seen(frame, "item", lines, path, report)
+    frame, _ = _first_seen(frame, "item", lines, path, report)
     flags = (np.array([row.split("|") for row in frame["flags"]], dtype=np.int8)
              if len(frame) else np.zeros((0, len(genres)), np.int8)).astype(bool)
     named = np.array([name != "unknown" for name in genres])

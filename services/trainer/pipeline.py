@@ -10,9 +10,10 @@ from pathlib import Path
 from common.bundle import ModelBundle
 from trainer import artifacts
 from trainer.config import ModelConfig
+from trainer.dataset import DataFormatError, RawData, check_malformed
 from trainer.evaluate import evaluate, format_report
 from trainer.features import build_feature_space
-from trainer.interactions import build_interactions
+from trainer.interactions import Interactions, build_interactions
 from trainer.train import fit
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,26 @@ class TrainingResult:
     meta: dict
 
 
-def run_evaluation(source: DataSource, config: ModelConfig) -> dict:
+def load_checked(source: DataSource, config: ModelConfig) -> RawData:
+    """Load, log what each file held and skipped, and stop (DataFormatError) on a file with more
+    malformed lines than config.max_malformed allows."""
     raw = source.load()
     for report in raw.reports:
         log.info("%s", report.summary())
+    check_malformed(raw.reports, config.max_malformed)
+    return raw
+
+
+def usable_interactions(source: DataSource, raw: RawData) -> Interactions:
     interactions = build_interactions(raw.watches, raw.ratings)
+    if len(interactions.positives) == 0:
+        raise DataFormatError(f"{source.path}: no usable interactions (every line malformed or no positives)")
+    return interactions
+
+
+def run_evaluation(source: DataSource, config: ModelConfig) -> dict:
+    raw = load_checked(source, config)
+    interactions = usable_interactions(source, raw)
     return evaluate(interactions.frame, raw.users, raw.movies, config)
 
 
@@ -68,14 +84,10 @@ def train(source: DataSource, config: ModelConfig, skip_evaluation: bool = False
     """Evaluate on a held-out split, then fit the saved model on all the data with the same settings."""
     started = time.monotonic()
     fingerprint = source.fingerprint(config)
-    raw = source.load()
+    raw = load_checked(source, config)
     parse_reports = [report.summary() for report in raw.reports]
-    for line in parse_reports:
-        log.info("%s", line)
     loaded = time.monotonic()
-    interactions = build_interactions(raw.watches, raw.ratings)
-    if len(interactions.positives) == 0:
-        raise ValueError(f"{source.path}: no usable interactions (every line malformed or no positives)")
+    interactions = usable_interactions(source, raw)
     report = {} if skip_evaluation else evaluate(interactions.frame, raw.users, raw.movies, config)
     if report:
         log.info("evaluation:\n%s", format_report(report))

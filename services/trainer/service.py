@@ -20,6 +20,7 @@ from common.redisconf import RedisSettings, RedisUnavailable, connect, explain
 from common.weightcache import WeightCacheError, WeightStore
 from trainer import artifacts
 from trainer.config import ModelConfig, ServiceConfig
+from trainer.dataset import DataFormatError
 from trainer.pipeline import DataSource, train_and_save
 from trainer.publish import GateRejected, current_fingerprint, publish
 
@@ -100,7 +101,10 @@ def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | No
             last_training = time.monotonic()
             if source.fingerprint(model) != saved.meta.get("fingerprint"):
                 log.info("new data in %s: retraining", source.path)
-                saved = ensure_model(source, service, model)
+                try:
+                    saved = ensure_model(source, service, model)
+                except DataFormatError as error:  # tried again at the next interval
+                    log.error("not retrained, the current model stays: %s", error)
 
 
 def run_forever() -> None:

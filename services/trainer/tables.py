@@ -5,10 +5,12 @@ movies.csv: ``movie_id,title,year,genres,...`` (genres pipe-separated; a JSON li
             of {"id", "name"} objects, as scraped from /movie/<id>, is accepted too; other
             columns are ignored)
 
-A missing required column (user_id, movie_id) or file is a :class:`DataFormatError`. A bad row
-(wrong number of fields, id that is not valid, duplicate id) is skipped and counted; a bad value
-in a kept row (age that is not a number, unknown gender, bad year) becomes NA and is counted.
-Line numbers count the header as line 1 (a quoted field spanning lines would shift them).
+A missing, empty or UTF-16 file or a missing required column (user_id, movie_id) is a
+:class:`DataFormatError`. A bad row (wrong number of fields, id that is not valid, duplicate id) is
+skipped and counted; a bad value in a kept row (age that is not a number, unknown gender, bad year)
+becomes NA and is counted; bytes that are not UTF-8 become U+FFFD (counted once per file). A UTF-8
+byte-order mark, Windows or old Mac line endings and quoted fields with commas are fine. Line
+numbers count the header as line 1 (a quoted field spanning lines would shift them).
 """
 
 from __future__ import annotations
@@ -37,25 +39,28 @@ class _Issues:
     """Problems found column by column; reported in line order, first ones as examples."""
 
     def __init__(self):
-        self.found: list[tuple[np.ndarray, np.ndarray, str, bool]] = []
+        self.found: list[tuple[np.ndarray, np.ndarray, str, bool, str | None]] = []
 
     def add(self, mask, lines: np.ndarray, values: pd.Series, message: str,
-            skipped: bool) -> None:
+            skipped: bool, kind: str | None = None) -> None:
+        """``kind``: the count key of a kept row's repaired value (bad_age, ...)."""
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
             self.found.append((lines[mask], values.to_numpy(dtype=object)[mask], message,
-                               skipped))
+                               skipped, kind))
 
     def report_to(self, report: ParseReport, path: Path) -> None:
-        rows = [(line, value, message, skipped)
-                for lines, values, message, skipped in self.found
+        rows = [(line, value, message, skipped, kind)
+                for lines, values, message, skipped, kind in self.found
                 for line, value in zip(lines.tolist(), values.tolist())]
         rows.sort(key=lambda row: row[0])
-        for line, value, message, skipped in rows:
+        for line, value, message, skipped, kind in rows:
             reason = message.format(value=value)
             if skipped:
                 report.skip(path, line, reason)
             else:
+                if kind:
+                    report.first_of(kind, path, line, reason)
                 report.note(path, line, reason)
 
 
@@ -70,17 +75,27 @@ def _read_strings(path: Path, required: tuple[str, ...], report: ParseReport,
     if not path.is_file():
         raise DataFormatError(f"{path}: file not found")
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataFormatError(f"{path}: UTF-16 text; save it as UTF-8 CSV")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = raw.decode("utf-8", errors="replace")
         report.add("not_utf8_replaced")
         raw = text.encode("utf-8")
-    header = next(csv.reader([text.lstrip("\ufeff").split("\n", 1)[0]]), [])
-    names = [name.strip() for name in header]
+    if not text.lstrip("\ufeff").strip():
+        raise DataFormatError(f"{path}: empty file (expected a CSV header with {required[0]})")
+    first_line = re.split(r"\r\n|\r|\n", text.lstrip("\ufeff"), maxsplit=1)[0]
+    try:
+        names = [name.strip() for name in next(csv.reader([first_line]), [])]
+    except csv.Error as error:
+        raise DataFormatError(f"{path}:1: unreadable CSV header ({error})") from None
     for column in required:
         if column not in names:
-            raise DataFormatError(f"{path}: missing column {column!r} (header: {','.join(names)})")
+            raise DataFormatError(f"{path}: missing column {column!r} "
+                                  f"(header: {excerpt(first_line)!r})")
+    if not raw.endswith((b"\n", b"\r")):
+        raw += b"\n"  # a header without a newline is a file without rows
 
     bad_rows: list[tuple[int, str, int, int]] = []
 
@@ -88,13 +103,18 @@ def _read_strings(path: Path, required: tuple[str, ...], report: ParseReport,
         bad_rows.append((row.number, row.text, row.expected_columns, row.actual_columns))
         return "skip"
 
-    table = pacsv.read_csv(
-        io.BytesIO(raw),
-        read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row,
-                                         ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names},
-                                             strings_can_be_null=False))
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            # One block for the whole file (it is in memory anyway): a row may be of any length.
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1,
+                                           block_size=min(max(1 << 20, len(raw) + 1), 2**31 - 1)),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False))
+    except pa.ArrowException as error:
+        raise DataFormatError(f"{path}: not readable as CSV ({error})") from None
     frame = table.to_pandas()
     frame.columns = names
     frame = frame.loc[:, ~frame.columns.duplicated()].apply(lambda column: column.str.strip())
@@ -159,9 +179,11 @@ def load_users(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     users, bad_age, bad_gender = users_frame(frame["user_id"], frame["age"], frame["gender"],
                                              frame["occupation"])
     issues.add(bad_age, lines, frame["age"],
-               "age {value!r} is not a valid age (kept, age unknown)", skipped=False)
+               "age {value!r} is not a valid age (kept, age unknown)", skipped=False,
+               kind="bad_age")
     issues.add(bad_gender, lines, frame["gender"],
-               "gender {value!r} is not M or F (kept, gender unknown)", skipped=False)
+               "gender {value!r} is not M or F (kept, gender unknown)", skipped=False,
+               kind="bad_gender")
     issues.report_to(report, path)
     report.add("bad_age", int(bad_age.sum()))
     report.add("bad_gender", int(bad_gender.sum()))
@@ -174,7 +196,8 @@ _YEAR_IN_SLUG = re.compile(r"\+(\d{4})$")
 
 def normalize_genres(value: str) -> str:
     """'Action|Comedy', 'Action, Comedy', '["Action"]', '[{"id": 28, "name": "Action"}]'
-    -> 'Action|Comedy' ('' when none)."""
+    -> 'Action|Comedy' ('' when none). JSON items that are not names (null, numbers in "name",
+    nested lists) are left out."""
     value = value.strip()
     if value.startswith("["):
         try:
@@ -184,7 +207,10 @@ def normalize_genres(value: str) -> str:
                 items = json.loads(value.replace("'", '"'))
             except ValueError:
                 items = [value.strip("[]")]
-        names = [item.get("name", "") if isinstance(item, dict) else str(item) for item in items]
+        names = [item.get("name") if isinstance(item, dict) else item for item in items]
+        names = [str(name) if isinstance(name, int) and not isinstance(name, bool) else name
+                 for name in names]
+        names = [name for name in names if isinstance(name, str)]
     else:
         names = re.split(r"[|,]", value)
     return "|".join(name.strip() for name in names if name and name.strip())
@@ -208,7 +234,7 @@ def load_movies(path: Path) -> tuple[pd.DataFrame, ParseReport]:
                                     | (year != year.round()))
     issues.add(keep & bad_year.to_numpy(), lines, year_text,
                "year {value!r} is not a year (kept, year from the id if it ends in one)",
-               skipped=False)
+               skipped=False, kind="bad_year")
     from_slug = pd.to_numeric(frame["movie_id"].str.extract(_YEAR_IN_SLUG, expand=False),
                               errors="coerce")
     year = year.where(~bad_year & (year_text != ""), from_slug)
