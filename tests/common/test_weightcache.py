@@ -94,7 +94,7 @@ def test_keeps_only_the_last_k_versions_but_never_the_current(redis_client):
     assert versions[2] in store.versions()
 
 
-def _publish_and_die(port, password):
+def _publish_and_die(port, username, password):
     """Publish in a child process that is killed (SIGKILL) once the first array's chunks are in Redis."""
     import redis
 
@@ -109,14 +109,14 @@ def _publish_and_die(port, password):
         return encode(array)
 
     weightcache.encode_array = encode_then_die
-    client = redis.Redis(host="127.0.0.1", port=port, password=password)
+    client = redis.Redis(host="127.0.0.1", port=port, username=username, password=password)
     weightcache.WeightStore(client, prefix="t", chunk_size=64).publish(sample_arrays(7))
 
 
 def test_publisher_killed_midway_leaves_pointer_and_next_publish_cleans_up(redis_server, redis_client):
     store = WeightStore(redis_client, prefix="t")
     good = store.publish(sample_arrays(1))
-    process = multiprocessing.get_context("fork").Process(target=_publish_and_die, args=(redis_server.port, redis_server.password))
+    process = multiprocessing.get_context("fork").Process(target=_publish_and_die, args=(redis_server.port, redis_server.username, redis_server.password))
     process.start()
     process.join(20)
     assert process.exitcode == -signal.SIGKILL

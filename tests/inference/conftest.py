@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from common.redisconf import RedisSettings
 from common.weightcache import WeightStore
 from inference.app import create_app
 from inference.config import InferenceConfig
@@ -25,7 +24,7 @@ def wait_until(condition, timeout=10.0, interval=0.02, message="condition"):
 
 @pytest.fixture
 def settings(redis_server):
-    return RedisSettings(port=redis_server.port, password=redis_server.password, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    return redis_server.settings(prefix=f"test-{uuid.uuid4().hex[:8]}")  # the service user, as a replica logs in
 
 
 @pytest.fixture

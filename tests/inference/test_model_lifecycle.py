@@ -6,7 +6,6 @@ import time
 import numpy as np
 import pytest
 
-from common.redisconf import RedisSettings
 from common.weightcache import WeightStore
 from inference import metrics
 from tests.inference.conftest import wait_until
@@ -94,7 +93,7 @@ def test_invalid_models_are_refused(ready_app, store, breakage):
 
 def test_redis_outage_keeps_serving_and_reconnects(make_app, tmp_path):
     server = RedisServer(tmp_path / "own-redis").start()
-    settings = RedisSettings(port=server.port, password=server.password, prefix="outage")
+    settings = server.settings(prefix="outage")
     try:
         first = WeightStore(settings.client(), prefix="outage").publish(make_bundle().to_arrays())
         app = make_app(redis=settings, poll_interval=0.2)

@@ -39,7 +39,7 @@ def test_publish_status_rollback(small_model, redis_env):
 def test_wrong_password_is_one_clear_line(small_model, redis_env):
     result = trainer("status", env=dict(redis_env, REDIS_PASSWORD="wrong"))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"trainer status: Redis at 127.0.0.1:{redis_env['REDIS_PORT']}/0 refused the password: check REDIS_PASSWORD"
+    assert result.stderr.strip() == f"trainer status: Redis at 127.0.0.1:{redis_env['REDIS_PORT']}/0 refused user 'recsys' with the password from REDIS_PASSWORD: check REDIS_USERNAME and REDIS_PASSWORD"
 
 
 def test_recommend_writes_ranked_csv_without_seen_items(small_model, tmp_path):
