@@ -162,7 +162,7 @@ class BenchUser(FastHttpUser):
             interval = PLAN["users"] / phase.rate
             if phase.index != self.phase_index:
                 self.phase_index = phase.index
-                self.next_at = phase.start + random.random() * interval
+                self.next_at = phase.start + random.random() * interval  # nosec B311  # load-test jitter, not security
             scheduled = self.next_at
             self.next_at += interval
             if scheduled >= phase.end:

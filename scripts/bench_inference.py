@@ -148,9 +148,9 @@ def replica_memory(bundle: ModelBundle, workers: int, workdir: Path) -> dict:
         port = free_port()
         env = dict(os.environ, **redis.env, WEIGHTS_PREFIX="bench", WEB_CONCURRENCY=str(workers), MODEL_POLL_INTERVAL="1")
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        cache_dir = Path(tempfile.mkdtemp(prefix="bench-models-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+        cache_dir = Path(tempfile.mkdtemp(prefix="bench-models-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))  # nosec B108  # mkdtemp: fresh 0700 dir in tmpfs
         env["MODEL_CACHE_DIR"] = str(cache_dir)
-        replica = subprocess.Popen(
+        replica = subprocess.Popen(  # nosec B603  # the venv's gunicorn, fixed arguments
             [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "services/inference/gunicorn.conf.py"),
              "--bind", f"127.0.0.1:{port}", "inference.app:create_app()"],
             env=env, cwd=ROOT, stdout=open(workdir / "replica.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,

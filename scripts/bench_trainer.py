@@ -119,7 +119,7 @@ class ThrowawayRedis:
     def start(self) -> "ThrowawayRedis":
         if not os.access(self.binary, os.X_OK):
             raise RuntimeError(f"redis-server not found ({self.binary}): run `make install`")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # nosec B603  # redis-server, fixed arguments
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", self.password,
              "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
              "--logfile", str(self.workdir / "redis.log")],
@@ -350,7 +350,7 @@ def run_step(kind: str, preset: str, data_dir: Path, env: dict | None = None,
         result_path = Path(handle.name)
     command = [sys.executable, str(Path(__file__).resolve()), WORKER_FLAG, kind, preset, str(data_dir),
                "--_result", str(result_path)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **(env or {})),
+    proc = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **(env or {})),  # nosec B603  # this Python on this script
                             preexec_fn=_die_with_parent(signal.SIGKILL))
     started = time.monotonic()
     load_before = [round(x, 2) for x in os.getloadavg()]

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from inference import metrics
 from inference.config import InferenceConfig
 from inference.holder import ModelHolder
+from inference.loader import private_cache_dir
 from inference.routes import bp
 from inference.users import UserDirectory
 from inference.watcher import Watcher
@@ -18,6 +19,7 @@ from inference.watcher import Watcher
 
 def create_app(config: InferenceConfig | None = None) -> Flask:
     config = config or InferenceConfig.from_env()
+    private_cache_dir(config.cache_dir)  # fail at start, not in the watcher thread
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
     app = Flask(__name__)
     # Never redirect (a 308 with an HTML body) for "//" in a path: such an id is simply invalid.

@@ -15,7 +15,10 @@ from common.redisconf import RedisSettings
 class InferenceConfig:
     redis: RedisSettings = field(default_factory=RedisSettings)
     poll_interval: float = 2.0            # MODEL_POLL_INTERVAL: seconds between looks at the pointer
-    cache_dir: Path = Path("/dev/shm/recsys-models")  # MODEL_CACHE_DIR: where versions are mapped from
+    # MODEL_CACHE_DIR: where versions are mapped from. gunicorn.conf.py always sets a fresh mkdtemp
+    # directory; this fixed default only serves other WSGI servers, and loader.private_cache_dir()
+    # refuses it unless this user owns it and nobody else can write to it.
+    cache_dir: Path = Path("/dev/shm/recsys-models")  # nosec B108  # tmpfs on purpose; owner and mode checked
     user_api_url: str | None = None       # USER_API_URL: the simulator's user API (GET {url}/user/<id>)
     user_api_timeout: float = 0.15        # USER_API_TIMEOUT seconds
     user_cache_ttl: int = 86400           # USER_CACHE_TTL seconds for cached user API answers in Redis

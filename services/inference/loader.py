@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,11 +54,35 @@ def _locked(path: Path, blocking: bool = True):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def private_cache_dir(path: Path) -> Path:
+    """MODEL_CACHE_DIR, created with mode 0700 if missing; refused (ValueError) unless it is a real
+    directory of this user that nobody else can write to. Workers map what they find there as a
+    model, so a directory another local user could plant files in (a fixed path in world-writable
+    /dev/shm or /tmp) must not be used."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True)
+        path.chmod(0o700)  # mkdir's mode is subject to the umask
+    except FileExistsError:
+        pass
+    info = path.lstat()
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symbolic link"
+    elif info.st_uid != os.geteuid():
+        problem = f"belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})"
+    elif info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"is writable by other users (mode {stat.S_IMODE(info.st_mode):o})"
+    if problem:
+        raise ValueError(f"MODEL_CACHE_DIR {path} {problem}: use a private directory (mode 700), "
+                         f"or leave MODEL_CACHE_DIR unset under gunicorn for a fresh one")
+    return path
+
+
 class ModelLoader:
     def __init__(self, store: WeightStore, cache_dir: Path):
         self.store = store
-        self.cache_dir = Path(cache_dir)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.cache_dir = private_cache_dir(cache_dir)
 
     def load(self, version: str) -> LoadedModel:
         """A verified, warmed-up model, or an exception (WeightCacheError, BundleError, RedisError)."""
