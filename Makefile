@@ -7,20 +7,34 @@ STAMP := $(VENV)/.installed
 REQS := requirements-dev.txt services/common/requirements.txt services/trainer/requirements.txt \
         services/inference/requirements.txt pyproject.toml constraints.txt
 
-.PHONY: install test up down status logs clean bench-trainer test-compose
+.PHONY: install test security up down status logs clean bench-trainer test-compose
+# The installer's own pins (also audited by `make security`).
+BOOTSTRAP_PINS := pip==26.3 setuptools==84.2.1 wheel==0.48.0
 
 install: $(STAMP)
 
 $(STAMP): $(REQS) scripts/install-system-deps.sh
 	scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check pip==26.3 setuptools==84.2.1 wheel==0.48.0
+	$(BIN)/pip install -q --disable-pip-version-check $(BOOTSTRAP_PINS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Static security checks. bandit over the code that ships or runs the stack, settings in
+# pyproject.toml [tool.bandit] (tests/test_static_security.py runs the same check). pip-audit over
+# every pinned package (constraints.txt and BOOTSTRAP_PINS) against PyPI's vulnerability data, or
+# OSV with PIP_AUDIT_ARGS="-s osv"; --strict: a package it could not look up fails the target
+# instead of counting as "No known vulnerabilities found".
+security: install
+	$(BIN)/bandit -c pyproject.toml -r services scripts loadtests compose -q
+	$(BIN)/pip-audit --progress-spinner off --strict --no-deps --disable-pip \
+	    -r constraints.txt -r <(printf '%s\n' $(BOOTSTRAP_PINS)) $(PIP_AUDIT_ARGS) \
+	  || { echo "make security: pip-audit failed: a vulnerability listed above, or a package it" \
+	            "could not look up (no access to its vulnerability service?)" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) .run build *.egg-info
@@ -77,9 +91,23 @@ loadtest: install
 bench: install
 	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
 
+# Overload run (loadtests/overload.py): measures the capacity of the stack at HOST, offers 3x that
+# for 30 s, then C/4 for 8 s; prints ok / late / shed / errors per phase and the recovery time.
+# Exit code 1 when a success was late, a request failed otherwise, a shed was slow or the recovery
+# took more than 5 s. OVERLOAD_ARGS, e.g. --factor 2 --duration 60 --cpus 1.
+.PHONY: overload
+overload: install
+	$(BIN)/python loadtests/overload.py --url $(HOST) $(OVERLOAD_ARGS)
+
 # Container end-to-end suite (compose/e2e.py, standard library only): builds the images, runs
 # compose/compose.yaml as project recsys-e2e with 3 then 4 inference replicas through nginx, and
 # tears it down. docker compose where a Docker engine answers, else podman-compose set up by
 # ../shared/container-rig/setup-container-rig. E2E_PORT, E2E_PRESET, E2E_KEEP=1: see the script.
 test-compose:
 	$(PYTHON) compose/e2e.py
+
+# The Redis passwords compose/compose.yaml mounts as secrets: compose/secrets/redis_password (the
+# services' user) and redis_admin_password (operators), random, made once, never overwritten.
+.PHONY: compose-secrets
+compose-secrets:
+	$(PYTHON) scripts/redis_acl.py secrets compose/secrets

@@ -3,12 +3,16 @@
 exercised through nginx, with `docker compose` where a Docker engine answers, else podman-compose
 (after ../shared/container-rig/setup-container-rig).
 
-Steps, each asserted and timed: remove what an interrupted run left; build; up with
---scale inference=3; wait until every replica serves a model; 60 requests through nginx, all
-valid, from >= 3 replicas; scale to 4 (the new replica answers through nginx within 10 s of its
-start, nginx neither reloaded nor restarted); stop a replica during a request loop (0 failed requests); publish
-a new version (every worker of every replica serves it within 5 s); down -v (no container, network
-or volume left).
+Steps, each asserted and timed: remove what an interrupted run left; create the Redis secrets
+(compose/secrets/, as `make compose-secrets`) when missing; build; up with --scale inference=3;
+wait until every replica serves a model; Redis locked down (no published port, no password in any
+container's inspect output, the services' user refused FLUSHALL/CONFIG/KEYS/... and keys outside
+its prefix inside the compose network, no login no access); 60 requests through nginx, all valid,
+from >= 3 replicas; scale to 4 (the new replica answers through nginx within 10 s of its start,
+nginx neither reloaded nor restarted); stop a replica during a request loop (0 failed requests);
+kill -9 a replica's main process from the host during a request loop (0 failed requests, the
+restart policy starts it again, it answers through nginx again); publish a new version (every
+worker of every replica serves it within 5 s); down -v (no container, network or volume left).
 
 Standard library only: runs with any python3 >= 3.9, no virtualenv needed.
 
@@ -30,8 +34,8 @@ import http.client
 import json
 import os
 import re
-import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -42,6 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import redis_acl  # noqa: E402  (scripts/redis_acl.py: the secrets compose.yaml mounts)
+
 COMPOSE_FILE = ROOT / "compose" / "compose.yaml"
 LOG_DIR = ROOT / ".run" / "compose-e2e"
 PROJECT = os.environ.get("E2E_PROJECT", "recsys-e2e")
@@ -52,6 +59,7 @@ CLIENT_TIMEOUT = 2.0      # a request slower than this counts as failed
 SLOW = 0.8                # the simulator's budget: reported, not asserted (2 shared cores here)
 MOVIE_ID = re.compile(r"[^\s,]+")
 LABEL_PROJECT = f"label=com.docker.compose.project={PROJECT}"   # docker compose and podman-compose
+SECRETS = redis_acl.COMPOSE_SECRETS   # compose.yaml's `secrets:` files
 
 
 class SuiteFailure(AssertionError):
@@ -74,12 +82,12 @@ def run(cmd: list[str], *, check_rc: bool = True, timeout: float = 600, env=None
         with open(log_to, "ab") as out:
             out.write(f"\n$ {' '.join(cmd)}\n".encode())
             out.flush()
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env)
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env)  # nosec B603  # argv lists built in this file, no shell
         if check_rc and proc.returncode != 0:
             tail = log_to.read_text(errors="replace").splitlines()[-25:]
             raise SuiteFailure(f"`{' '.join(cmd)}` exited {proc.returncode}; last lines of {log_to}:\n" + "\n".join(tail))
         return proc
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)  # nosec B603  # argv lists built in this file, no shell
     if check_rc and proc.returncode != 0:
         raise SuiteFailure(f"`{' '.join(cmd)}` exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-1500:]}")
     return proc
@@ -87,7 +95,7 @@ def run(cmd: list[str], *, check_rc: bool = True, timeout: float = 600, env=None
 
 def compose_variables() -> set[str]:
     """Every variable compose.yaml interpolates: removed from the environment of compose commands,
-    so that an exported DATA_PRESET or REDIS_PASSWORD cannot override the suite's env file."""
+    so that an exported DATA_PRESET or WEIGHTS_PREFIX cannot override the suite's env file."""
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_FILE.read_text())) | {"COMPOSE_PROJECT_NAME", "COMPOSE_FILE"}
 
 
@@ -161,8 +169,8 @@ def docker_engine_answers() -> bool:
     if not shutil.which("docker"):
         return False
     try:
-        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20)
-        plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=20)
+        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=20)  # nosec B603 B607  # fixed argv; docker from PATH on purpose
+        plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=20)  # nosec B603 B607  # fixed argv; docker from PATH on purpose
     except (OSError, subprocess.TimeoutExpired):
         return False
     return info.returncode == 0 and bool(info.stdout.strip()) and plugin.returncode == 0
@@ -179,7 +187,7 @@ def choose_engine() -> str:
     if not RIG.exists():
         raise SuiteFailure(f"no Docker engine answers and the container rig is missing at {RIG} (set CONTAINER_RIG)")
     log(f"no Docker engine: preparing podman with {RIG}")
-    proc = subprocess.run([str(RIG)], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([str(RIG)], capture_output=True, text=True, timeout=900)  # nosec B603  # fixed path of the shared container-rig script
     (LOG_DIR / "rig.log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SuiteFailure(f"{RIG} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
@@ -192,7 +200,7 @@ def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("0.0.0.0", port))
+            sock.bind(("0.0.0.0", port))  # nosec B104  # probe only: is the port free on every interface nginx will bind
         except OSError:
             return False
     return True
@@ -332,6 +340,31 @@ while True:
 """
 
 
+# Runs inside the trainer container (python -c REDIS_PROBE): the services' own Redis settings
+# (user recsys, password from the secret file) against the redis service over the compose network.
+REDIS_PROBE = r"""
+import json, redis
+from common.redisconf import RedisSettings
+settings = RedisSettings.from_env()
+client = settings.client()
+out = {"user": client.execute_command("ACL", "WHOAMI"), "current": client.get(settings.prefix + ":current")}
+for command in (("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "*"), ("CONFIG", "SET", "appendonly", "no"), ("KEYS", "*"),
+                ("SHUTDOWN", "NOSAVE"), ("DEBUG", "SLEEP", "0"), ("ACL", "LIST"), ("INFO",), ("GET", "elsewhere:key"),
+                ("SET", "elsewhere:key", "x")):
+    try:
+        client.execute_command(*command)
+        out[" ".join(command[:2])] = "ALLOWED"
+    except redis.RedisError as error:
+        out[" ".join(command[:2])] = type(error).__name__ + ": " + str(error)[:80]
+try:
+    redis.Redis(host=settings.host, port=settings.port, socket_timeout=3).ping()
+    out["no login"] = "ALLOWED"
+except redis.RedisError as error:
+    out["no login"] = type(error).__name__ + ": " + str(error)[:60]
+print(json.dumps(out, default=lambda b: b.decode()))
+"""
+
+
 def probe(engine: Engine, container: str, mode: str, arg: str, deadline: float) -> dict:
     out = engine.exec(container, "python", "-c", PROBE, mode, arg, str(deadline), timeout=max(10, deadline - time.time() + 20))
     return json.loads(out.strip().splitlines()[-1])
@@ -398,12 +431,16 @@ class Suite:
         env_file.chmod(0o600)
         env_file.write_text("\n".join([
             f"COMPOSE_PROJECT_NAME={PROJECT}",
-            f"REDIS_PASSWORD={secrets.token_hex(16)}",
             f"DATA_PRESET={PRESET}",
             f"RECSYS_HTTP_PORT={self.port}",
             "RECSYS_IMAGE_PREFIX=recsys",
             "RECSYS_TAG=e2e",
             "INFERENCE_WORKERS=2",
+            # The suite's request loops all come from one address, unpaced (over 1,500 requests/s
+            # here): above nginx's default per-client rate, which would answer 429. The per-client
+            # limit and load shedding have their own tests (tests/stack/test_nginx_config.py).
+            "NGINX_CLIENT_RATE=100000",
+            "NGINX_CLIENT_BURST=100000",
             "",
         ]))
         env = {k: v for k, v in os.environ.items() if k not in compose_variables()}
@@ -418,6 +455,10 @@ class Suite:
         version = run([kind, "--version"]).stdout.strip()
         tool = run(["docker", "compose", "version"] if kind == "docker" else ["podman-compose", "--version"]).stdout.strip().splitlines()[-1]
         log(f"engine: {version}; {tool}; project {PROJECT}; nginx on 127.0.0.1:{self.port}; preset {PRESET}")
+        created = redis_acl.write_secrets(SECRETS)
+        log(f"Redis secrets in {SECRETS.relative_to(ROOT)}/: "
+            + (f"created {', '.join(p.name for p in created)}" if created else "kept (made earlier)"))
+        self.redis_port_was_free = port_is_free(6379)
 
     def clean_leftovers(self) -> None:
         before = self.engine.leftovers()
@@ -495,6 +536,57 @@ class Suite:
             raise SuiteFailure(f"nginx on :{self.port} never answered /readyz with 200")
         log(f"   {len(replicas)} replicas ready, each worker serving {versions.pop()}")
 
+    def redis_locked_down(self) -> None:
+        e = self.engine
+        redis = e.containers("redis")[0]
+        trainer = e.containers("trainer")[0]
+        passwords = [redis_acl.read_password(SECRETS / name) for name in redis_acl.SECRET_FILES]
+        # No published port, and nothing on the host's Redis port.
+        # (podman lists the image's EXPOSE with a null binding: published means a host binding.)
+        bindings = json.loads(e.inspect(redis, "{{json .HostConfig.PortBindings}}") or "null") or {}
+        published = {port: hosts for port, hosts in bindings.items() if hosts}
+        check(not published, f"redis publishes ports: {published}")
+        if self.redis_port_was_free:
+            try:
+                socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+                raise SuiteFailure("something answers on the host's 127.0.0.1:6379 after `up`: redis is published")
+            except OSError:
+                pass
+        # No password in what `inspect` shows of any container (environment, command, mounts).
+        for container in e.containers(running_only=False):
+            dump = e.docker("inspect", container)
+            leaked = [n for n, pw in zip(redis_acl.SECRET_FILES, passwords) if pw in dump]
+            check(not leaked, f"`inspect` of {e.inspect(container, '{{.Name}}')} shows the password of {leaked}")
+        # Inside the network, as the services log in: the ACL refuses what they must not do.
+        found = json.loads(e.exec(trainer, "python", "-c", REDIS_PROBE).strip().splitlines()[-1])
+        check(found.pop("user") == "recsys" and found.pop("current"), f"the trainer's login: {found}")
+        check(found.pop("no login").startswith("AuthenticationError"), "Redis answered a client that did not log in")
+        allowed = {command: verdict for command, verdict in found.items() if not verdict.startswith("NoPermissionError")
+                   and not (command == "DEBUG SLEEP" and "DEBUG command not allowed" in verdict)}
+        check(not allowed, f"the services' user may run: {allowed}")
+        # In the redis container: redis-cli as the services' user and as the admin (the health check).
+        script = ('REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user recsys FLUSHALL; '
+                  'REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user recsys CONFIG GET maxmemory; '
+                  'sh /usr/local/etc/recsys-redis/cli.sh --no-auth-warning ping')
+        out = [line for line in e.exec(redis, "sh", "-c", script).splitlines() if line.strip()]
+        check(len(out) >= 3 and "NOPERM" in out[0] and "NOPERM" in out[1] and out[2].strip() == "PONG",
+              f"redis-cli in the redis container: {out}")
+        # From the host, the bridge address is routed (as under Docker on Linux); Redis still wants a login.
+        address = e.inspect(redis, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()
+        host_view = "no address"
+        if address:
+            try:
+                with socket.create_connection((address[0], 6379), timeout=2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    sock.settimeout(2)
+                    reply = sock.recv(200).decode(errors="replace").strip()
+                check(reply.startswith("-NOAUTH"), f"redis answered an anonymous PING from the host with {reply!r}")
+                host_view = f"{address[0]}:6379 routed from the host, anonymous PING -> {reply[:30]!r}"
+            except OSError as error:
+                host_view = f"{address[0]}:6379 not reachable from the host ({type(error).__name__})"
+        log(f"   redis: no published port; no password in any inspect; user recsys refused {len(found)} commands/keys "
+            f"({', '.join(sorted(found))}); no login refused; admin PONG; {host_view}")
+
     def traffic(self) -> None:
         users = list(range(1, 55)) + [0, 299, 300, 5000, 999999, 123456789012]
         outcomes = [recommend(self.port, user) for user in users]
@@ -564,6 +656,49 @@ class Suite:
         check(not late, f"{len(late)} requests were answered by the stopped replica {name}")
         check(len(e.containers("inference")) == len(replicas) - 1, "the stopped replica is still running")
         log(f"   stopped {name} (stop took {t_stopped - t0:.1f} s) during {latency_summary(loop.outcomes)}, 0 failed")
+
+    def kill_one(self) -> None:
+        """SIGKILL to a replica's main process (gunicorn's master, the container's PID 1) from the
+        host: inside its own PID namespace the kernel ignores SIGKILL to PID 1."""
+        e = self.engine
+        replicas = self.remember_hostnames()
+        check(len(replicas) == 3, f"{len(replicas)} replicas running before the kill, expected 3")
+        victim = replicas[-1]
+        name = self.hostnames[victim]
+        pid = int(e.inspect(victim, "{{.State.Pid}}"))
+        restarts = int(e.inspect(victim, "{{.RestartCount}}") or 0)
+        check(pid > 1 and Path(f"/proc/{pid}").exists(),
+              f"the host does not see {name}'s process {pid} (an engine in a VM?): cannot kill it from here")
+        first = None
+        with RequestLoop(self.port, clients=3) as loop:
+            time.sleep(1.5)
+            t_kill = time.time()
+            os.kill(pid, signal.SIGKILL)
+            new_pid, state = 0, ""
+            while time.time() < t_kill + 60:
+                state = e.inspect(victim, "{{.State.Status}} {{.State.Pid}} {{.RestartCount}}")
+                status, now_pid, count = (state.split() + ["", "", ""])[:3]
+                if status == "running" and now_pid.isdigit() and int(now_pid) not in (0, pid):
+                    new_pid, restarts_after = int(now_pid), int(count or 0)
+                    break
+                time.sleep(0.1)
+            check(new_pid > 0, f"{name} was not restarted within 60 s of the kill (state: {state})")
+            t_restarted = time.time()
+            while time.time() < t_restarted + 60 and first is None:
+                first = next((o for o in list(loop.outcomes) if o.ok and o.served_by == name and o.started > t_restarted), None)
+                time.sleep(0.05)
+            time.sleep(1)
+        check(first is not None, f"{name} restarted (pid {new_pid}) but answered no request through nginx within 60 s")
+        check(restarts_after > restarts, f"{name}'s restart count did not grow: {restarts} -> {restarts_after}")
+        failures = loop.failures()
+        check(not failures, f"{len(failures)} of {len(loop.outcomes)} requests failed around the kill: {[f.problem for f in failures[:5]]}")
+        during = [o for o in loop.outcomes if t_kill <= o.started < first.started]
+        served = {n: sum(o.served_by == n for o in during) for n in sorted({o.served_by for o in during})}
+        after = sum(o.served_by == name for o in loop.outcomes if o.started >= first.started)
+        log(f"   killed {name} (host pid {pid}, SIGKILL): restarted by the restart policy after {t_restarted - t_kill:.1f} s "
+            f"(pid {new_pid}, restart count {restarts} -> {restarts_after}), answering through nginx again "
+            f"{first.started + first.seconds - t_kill:.1f} s after the kill; {len(during)} requests meanwhile, served by {served}; "
+            f"{after} answered by {name} afterwards; loop: {latency_summary(loop.outcomes)}, 0 failed")
 
     def publish(self) -> None:
         e = self.engine
@@ -657,9 +792,11 @@ class Suite:
             self.step("image checks", self.check_images)
             self.step("up --scale inference=3", self.up)
             self.step("wait for readiness", self.wait_ready)
+            self.step("redis locked down (ACL, no port)", self.redis_locked_down)
             self.step("60 requests through nginx", self.traffic)
             self.step("scale to 4 (no nginx reload)", self.scale_up)
             self.step("stop a replica under load", self.stop_one)
+            self.step("kill -9 a replica under load", self.kill_one)
             self.step("publish a new version", self.publish)
             self.step("down -v", self.down)
             total = time.monotonic() - self.started

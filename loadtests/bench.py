@@ -50,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
 from common.weightcache import WeightStore  # noqa: E402
-from scripts.render_nginx import check_config  # noqa: E402
+from scripts.render_nginx import check_config, traffic_limits  # noqa: E402
+from tests.support.processes import process_tree  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 
 PREFIX = "recsys"  # tests/support/stack.py sets WEIGHTS_PREFIX=recsys for its replicas
@@ -113,7 +114,7 @@ def machine_info() -> dict:
 
     def version_of(cmd: list[str]) -> str:
         try:
-            result = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=10)  # nosec B603  # fixed version commands
             return (result.stdout + result.stderr).strip().splitlines()[0]
         except (OSError, IndexError, subprocess.SubprocessError):
             return "unknown"
@@ -138,7 +139,7 @@ def machine_load() -> dict:
     """Load average and the busiest processes right now (was the machine quiet?)."""
     top = []
     try:
-        out = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run(["ps", "-eo", "pcpu,args", "--sort=-pcpu"], capture_output=True, text=True, timeout=10).stdout  # nosec B603 B607  # fixed argv; ps from PATH
         for line in out.splitlines()[1:6]:
             pcpu, _, args = line.strip().partition(" ")
             top.append({"cpu_percent": float(pcpu), "command": args.strip()[:100]})
@@ -180,7 +181,7 @@ def ensure_model(model_dir: Path) -> Path:
         say(f"no model in {model_dir}: generating the default preset and training it once (about 30 s, reused later)")
         for args in (["generate-data", "--preset", "default", "--out", f"{tmp}/data"],
                      ["train", "--data-dir", f"{tmp}/data", "--model-dir", str(model_dir)]):
-            result = subprocess.run([trainer, *args], capture_output=True, text=True, timeout=1800)
+            result = subprocess.run([trainer, *args], capture_output=True, text=True, timeout=1800)  # nosec B603  # the venv's trainer, fixed arguments
             if result.returncode != 0:
                 raise RuntimeError(f"trainer {' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return model_dir
@@ -194,19 +195,14 @@ def load_bundle(model_dir: Path):
 
 # --------------------------------------------------------------------------- the stack
 
-def process_tree(pid: int) -> list[int]:
-    try:
-        kids = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return [pid]
-    return [pid] + [p for kid in kids for p in process_tree(kid)]
-
-
 class BenchStack:
     """tests/support/stack.Stack with a model published and warmed up."""
 
     def __init__(self, workdir: Path, replicas: int, workers: int, bundle):
-        self.stack = Stack(workdir, replicas=replicas, workers=workers)
+        # The benchmark measures capacity: one client (locust) must not be rate-limited by nginx.
+        self.stack = Stack(workdir, replicas=replicas, workers=workers,
+                           limits=traffic_limits({}, replicas=replicas, workers=workers, client_rate=1_000_000,
+                                                client_burst=1_000_000))
         self.bundle = bundle
         self.version = None
 
@@ -287,7 +283,7 @@ def run_locust(stack: BenchStack, phases: list[dict], users: int, workdir: Path,
            "-u", str(users), "-r", str(users), "-H", stack.url, "--loglevel", "WARNING"]
     total = PROFILE.warmup + sum(p["duration"] for p in phases) + 60
     log = open(workdir / f"locust-{label}.log", "w")
-    proc = subprocess.Popen(cmd, env=dict(os.environ, BENCH_PLAN=str(plan_path)), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    proc = subprocess.Popen(cmd, env=dict(os.environ, BENCH_PLAN=str(plan_path)), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)  # nosec B603  # the venv's locust, argv built here
     try:
         if during is not None:
             started = Path(str(out) + ".started")
@@ -536,7 +532,7 @@ def step_profile(stack: BenchStack, workdir: Path, known, catalog) -> dict:
     def record(info: dict) -> None:
         for name, start, _end in info["phases"]:
             time.sleep(max(0.0, start + 0.5 - time.time()))
-            procs = [subprocess.Popen([pyspy, "record", "-p", str(pid), "-d", str(seconds), "-r", "500", "--gil", "--nonblocking",
+            procs = [subprocess.Popen([pyspy, "record", "-p", str(pid), "-d", str(seconds), "-r", "500", "--gil", "--nonblocking",  # nosec B603  # py-spy from the venv, fixed arguments
                                        "--format", "raw", "-o", str(workdir / f"profile-{name}-{pid}.txt")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in workers]
             for proc in procs:
@@ -556,7 +552,7 @@ def step_compute(workdir: Path) -> dict:
     out = workdir / "inference-bench.json"
     args = ["--users", str(PROFILE.compute_users), "--movies", str(PROFILE.compute_movies), "--repeats", str(PROFILE.compute_repeats)]
     cmd = [sys.executable, str(ROOT / "scripts" / "bench_inference.py"), *args, "--json", str(out)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)  # nosec B603  # this Python on a script of the repo
     if result.returncode != 0:
         raise RuntimeError(f"scripts/bench_inference.py failed:\n{result.stderr[-3000:]}")
     data = json.loads(out.read_text())
@@ -830,7 +826,7 @@ def target_rows(r: dict) -> list[dict]:
     if r.get("scaling"):
         pts = r["scaling"]["points"]
         rows.append({"name": "replica scaling /recommend req/s", "value": ", ".join(f"{p['replicas']}: {p['recommend_rps']:.0f}" for p in pts),
-                     "target": "(report)", "pass": None})
+                     "target": "(report)", "pass": None})  # nosec B105  # 'pass' is a result column, not a password
     return rows
 
 

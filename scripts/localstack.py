@@ -11,11 +11,17 @@ Programs (each with autorestart, stopped as a process group):
 
 Everything at run time lives in .run/ (git-ignored): supervisord.conf, supervisor.sock,
 logs/*.log (one file per program, plus supervisord's and nginx's own), redis/, nginx/, models/,
-redis.password (random on the first `up`, mode 0600, reused; REDIS_PASSWORD overrides).
+redis.password and redis-admin.password (random on the first `up`, mode 0600, reused;
+REDIS_PASSWORD / REDIS_ADMIN_PASSWORD override). Redis gets the users of redis/users.acl: the
+trainer and the replicas log in as `recsys` (keys and channels under WEIGHTS_PREFIX only, no
+dangerous command), operators as `admin`
+(`REDISCLI_AUTH=$(cat .run/redis-admin.password) redis-cli -p 6390 --user admin`).
 
 Environment: PORT (8082), REPLICAS (2), REDIS_PORT (6390), DATA_PRESET (default),
 INFERENCE_BASE_PORT (8100), NGINX_STATUS_PORT (8089), UP_TIMEOUT (180 s), LINES (logs, 50),
-REDIS_PASSWORD. The trainer's and the replicas' own settings (TRAIN_*, INFERENCE_*, GUNICORN_*,
+STACK_RUN_DIR (.run), STACK_DATA_DIR (data/generated), NGINX_MAX_INFLIGHT / NGINX_CLIENT_RATE /
+NGINX_CLIENT_BURST (nginx's overload limits, scripts/render_nginx.py),
+REDIS_PASSWORD, REDIS_ADMIN_PASSWORD. The trainer's and the replicas' own settings (TRAIN_*, INFERENCE_*, GUNICORN_*,
 FORCE_PUBLISH, RETRAIN_INTERVAL, MODEL_POLL_INTERVAL, USER_API_URL, WEB_CONCURRENCY, ... see
 PASSTHROUGH_* below) are handed to the programs as they are.
 
@@ -44,9 +50,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render_nginx  # noqa: E402  (scripts/render_nginx.py)
+import redis_acl  # noqa: E402  (scripts/redis_acl.py: redis/users.acl rendered)
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / ".run"
+# STACK_RUN_DIR / STACK_DATA_DIR: another run dir and generated-data dir (the tests run whole stacks
+# of their own this way, next to a developer's `make up`).
+RUN = Path(os.environ.get("STACK_RUN_DIR") or ROOT / ".run").resolve()
+DATA_ROOT = Path(os.environ.get("STACK_DATA_DIR") or ROOT / "data" / "generated").resolve()
 LOGS = RUN / "logs"
 BIN = ROOT / ".venv" / "bin"
 SUPERVISORD_CONF = RUN / "supervisord.conf"
@@ -75,6 +85,11 @@ class StackError(RuntimeError):
 
 def say(message: str = "") -> None:
     print(message, flush=True)
+
+
+def shown(path: Path) -> Path:
+    """A path as the user would type it: relative to the checkout when inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 # --------------------------------------------------------------------------- settings
@@ -149,25 +164,42 @@ class Settings:
 # --------------------------------------------------------------------------- secrets and config files
 
 def redis_password() -> str:
-    """REDIS_PASSWORD if set, else .run/redis.password (created once, mode 0600)."""
-    override = os.environ.get("REDIS_PASSWORD", "")
+    """The services' password (user `recsys`): REDIS_PASSWORD if set, else .run/redis.password."""
+    return _generated_password("REDIS_PASSWORD", PASSWORD_FILE)
+
+
+def redis_admin_password() -> str:
+    """The operators' password (user `admin`): REDIS_ADMIN_PASSWORD if set, else .run/redis-admin.password."""
+    return _generated_password("REDIS_ADMIN_PASSWORD", PASSWORD_FILE.with_name("redis-admin.password"))
+
+
+def _generated_password(variable: str, path: Path) -> str:
+    """`variable` if set, else the password in `path` (created once, random, mode 0600)."""
+    override = os.environ.get(variable, "")
     if override:
         if not PASSWORD_CHARS.fullmatch(override):
-            raise StackError("REDIS_PASSWORD must be 8-256 characters of letters, digits and ._~+=/:@-")
+            raise StackError(f"{variable} must be 8-256 characters of letters, digits and ._~+=/:@-")
         return override
-    RUN.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        os.chmod(PASSWORD_FILE, 0o600)
-        password = PASSWORD_FILE.read_text().strip()
+        os.chmod(path, 0o600)
+        password = path.read_text().strip()
         if not PASSWORD_CHARS.fullmatch(password):
-            raise StackError(f"{PASSWORD_FILE} does not hold a usable password; delete it to get a new one")
+            raise StackError(f"{path} does not hold a usable password; delete it to get a new one")
         return password
     password = secrets.token_urlsafe(32)
     with os.fdopen(fd, "w") as f:
         f.write(password + "\n")
     return password
+
+
+def weights_prefix() -> str:
+    try:
+        return redis_acl.check_prefix(os.environ.get("WEIGHTS_PREFIX") or "recsys")
+    except redis_acl.AclError as error:
+        raise StackError(str(error)) from None
 
 
 def write_private(path: Path, text: str) -> bool:
@@ -188,11 +220,13 @@ def write_private(path: Path, text: str) -> bool:
 
 def redis_config(s: Settings, password: str) -> str:
     data = RUN / "redis"
+    users = redis_acl.render_users(password, redis_admin_password(), [weights_prefix()])
     return f"""# Written by scripts/localstack.py on every `make up`; edits are overwritten.
 bind 127.0.0.1
 protected-mode yes
 port {s.redis_port}
-requirepass "{password}"
+# Users of redis/users.acl (passwords as SHA-256: .run/redis.password, .run/redis-admin.password)
+{users.rstrip()}
 daemonize no
 supervised no
 pidfile "{data / 'redis.pid'}"
@@ -233,12 +267,13 @@ def _socket_path() -> Path:
     if len(str(path)) < 100:  # AF_UNIX path limit is 108 bytes
         return path
     import hashlib
-    return Path("/tmp") / f"recsys-supervisor-{hashlib.sha1(str(ROOT).encode(), usedforsecurity=False).hexdigest()[:12]}.sock"
+    return Path("/tmp") / f"recsys-supervisor-{hashlib.sha1(str(RUN).encode(), usedforsecurity=False).hexdigest()[:12]}.sock"  # nosec B108  # only when .run/ is too long for AF_UNIX; socket mode 0700
 
 
 def supervisor_config(s: Settings, password: str) -> str:
     sock = _socket_path()
-    redis_env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(s.redis_port), "REDIS_PASSWORD": password,
+    redis_env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(s.redis_port),
+                 "REDIS_USERNAME": redis_acl.SERVICE_USER, "REDIS_PASSWORD": password,
                  "PYTHONUNBUFFERED": "1", **_passthrough_env()}
     common = """directory={root}
 autostart=true
@@ -289,12 +324,12 @@ serverurl=unix://{sock}
     out += program("trainer", [str(BIN / "trainer"), "serve"], 20, 3, 30, {
         **redis_env,
         "DATA_PRESET": s.data_preset,
-        "DATA_DIR": str(ROOT / "data" / "generated" / s.data_preset),
+        "DATA_DIR": str(DATA_ROOT / s.data_preset),
         "MODEL_DIR": str(RUN / "models" / s.data_preset),
     })
     # As many worker processes in all as cores (a worker is one core at most, because of the GIL):
     # more only compete for them (loadtests/results/findings.md). WEB_CONCURRENCY overrides.
-    workers = os.environ.get("WEB_CONCURRENCY") or str(max(1, (os.cpu_count() or 1) // max(1, len(s.replica_ports))))
+    workers = str(workers_per_replica(s))
     for n, port in enumerate(s.replica_ports, 1):
         out += program(f"inference-{n}", [
             str(BIN / "gunicorn"), "-c", "services/inference/gunicorn.conf.py",
@@ -303,6 +338,12 @@ serverurl=unix://{sock}
     out += program("nginx", [render_nginx.nginx_binary(), "-c", str(RUN / "nginx" / "nginx.conf"),
                              "-e", str(LOGS / "nginx-error.log")], 40, 1, 10, stopsignal="QUIT")
     return out
+
+
+def workers_per_replica(s: Settings) -> int:
+    """WEB_CONCURRENCY, else as many worker processes in all as cores."""
+    raw = os.environ.get("WEB_CONCURRENCY", "").strip()
+    return _int_env("WEB_CONCURRENCY", 1, 1, 256) if raw else max(1, (os.cpu_count() or 1) // max(1, len(s.replica_ports)))
 
 
 def redis_binary() -> str:
@@ -398,7 +439,7 @@ def terminate(pids: list[int], grace: float = 10.0) -> list[int]:
 
 
 def ctl(*args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(BIN / "supervisorctl"), "-c", str(SUPERVISORD_CONF), *args],
+    result = subprocess.run([str(BIN / "supervisorctl"), "-c", str(SUPERVISORD_CONF), *args],  # nosec B603  # the venv's supervisorctl
                             capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     if check and result.returncode != 0:
         raise StackError(f"supervisorctl {' '.join(args)} failed: {(result.stdout + result.stderr).strip()}")
@@ -501,7 +542,7 @@ def print_tails(names: list[str], lines: int = 20) -> None:
         path = LOGS / f"{name}.log"
         if not path.exists():
             continue
-        say(f"==> {path.relative_to(ROOT)} (last {lines} lines) <==")
+        say(f"==> {shown(path)} (last {lines} lines) <==")
         for line in tail(path, lines):
             say("    " + line)
 
@@ -515,7 +556,7 @@ def write_configs(s: Settings) -> dict[str, bool]:
     nginx_conf = RUN / "nginx" / "nginx.conf"
     recsys_conf = RUN / "nginx" / "recsys.conf"
     before = {p: p.read_text() if p.exists() else None for p in (nginx_conf, recsys_conf)}
-    render_nginx.render_local_config(RUN, s.port, s.replica_ports, s.status_port)
+    render_nginx.render_local_config(RUN, s.port, s.replica_ports, s.status_port, workers=workers_per_replica(s))
     nginx_changed = any((p.read_text() if p.exists() else None) != text for p, text in before.items())
     return {
         "redis": write_private(REDIS_CONF, redis_config(s, password)),
@@ -536,7 +577,7 @@ def start_supervisord(s: Settings) -> None:
         if survivors:
             raise StackError(f"could not stop {_describe(survivors)}")
     busy = [f"{name} {port}" for name, port, host in
-            [("PORT", s.port, "0.0.0.0"), ("NGINX_STATUS_PORT", s.status_port, "127.0.0.1"),
+            [("PORT", s.port, "0.0.0.0"), ("NGINX_STATUS_PORT", s.status_port, "127.0.0.1"),  # nosec B104  # probe only: is nginx's port free
              ("REDIS_PORT", s.redis_port, "127.0.0.1")]
             + [(f"inference-{n}", p, "127.0.0.1") for n, p in enumerate(s.replica_ports, 1)]
             if port_in_use(port, host)]
@@ -552,7 +593,7 @@ def start_supervisord(s: Settings) -> None:
         if os.environ.get(name):
             env[name] = os.environ[name]
     SUPERVISORD_PID.unlink(missing_ok=True)
-    result = subprocess.run([str(BIN / "supervisord"), "-c", str(SUPERVISORD_CONF)], env=env, cwd=ROOT,
+    result = subprocess.run([str(BIN / "supervisord"), "-c", str(SUPERVISORD_CONF)], env=env, cwd=ROOT,  # nosec B603  # the venv's supervisord
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise StackError(f"supervisord did not start: {(result.stdout + result.stderr).strip()}")
@@ -561,7 +602,7 @@ def start_supervisord(s: Settings) -> None:
         pid = supervisord_pid()
         if pid and ctl("pid").returncode == 0:
             SESSION_FILE.write_text(f"{os.getsid(pid)}\n")
-            say(f"supervisord started (pid {pid}, config {SUPERVISORD_CONF.relative_to(ROOT)})")
+            say(f"supervisord started (pid {pid}, config {shown(SUPERVISORD_CONF)})")
             return
         time.sleep(0.2)
     print_tails(["supervisord"])
@@ -645,7 +686,7 @@ def cmd_up() -> int:
         print_tails(list(dict.fromkeys(names)), lines=20)
         say("the stack is left running for inspection: `make logs`, `make status`, `make down`")
         return 1
-    say(f"logs: {LOGS.relative_to(ROOT)}/*.log (make logs); status: make status; stop: make down")
+    say(f"logs: {shown(LOGS)}/*.log (make logs); status: make status; stop: make down")
     return 0
 
 
@@ -710,7 +751,7 @@ def cmd_logs() -> int:
         say(f"no logs in {LOGS}")
         return 0
     for path in files:
-        say(f"==> {path.relative_to(ROOT)} <==")
+        say(f"==> {shown(path)} <==")
         for line in tail(path, lines):
             say(line)
         say()

@@ -66,6 +66,40 @@ def upstream_servers(ports: list[int], host: str = "127.0.0.1", max_fails: int =
     return "\n    ".join(f"server {host}:{int(p)} max_fails={max_fails} fail_timeout={fail_timeout};" for p in ports)
 
 
+# Overload protection knobs of the template (README "Overload, faults and recovery"), with their
+# defaults. NGINX_MAX_INFLIGHT defaults to INFLIGHT_PER_WORKER per gunicorn worker of all replicas
+# when those are known (else 128, as compose). A worker (4 threads, at most one core because of the
+# GIL) is fully busy with a few requests; the rest wait. 32 waiting at 700-900 req/s per worker is
+# 35-45 ms: room for the short stalls of a hot swap (every worker loads the new version at once)
+# without shedding, and well inside nginx's 250 ms read timeout under sustained overload, even when
+# nginx's own shedding takes a share of the replicas' cores (then 100 ms or so).
+INFLIGHT_PER_WORKER = 32
+TRAFFIC_LIMITS = {"NGINX_MAX_INFLIGHT": 128, "NGINX_CLIENT_RATE": 1000, "NGINX_CLIENT_BURST": 2000}
+
+
+def traffic_limits(environ: dict[str, str] | None = None, replicas: int | None = None, workers: int = 1,
+                   **overrides: int) -> dict[str, str]:
+    """NGINX_MAX_INFLIGHT / NGINX_CLIENT_RATE / NGINX_CLIENT_BURST from the environment (or the
+    keyword overrides), each a whole number >= 1; NginxConfigError names a bad one. With
+    ``replicas`` (of ``workers`` gunicorn workers each) the in-flight default is
+    INFLIGHT_PER_WORKER per worker."""
+    env = os.environ if environ is None else environ
+    defaults = dict(TRAFFIC_LIMITS)
+    if replicas:
+        defaults["NGINX_MAX_INFLIGHT"] = INFLIGHT_PER_WORKER * replicas * max(1, workers)
+    values = {}
+    for name, default in defaults.items():
+        raw = overrides.get(name.lower().removeprefix("nginx_"), env.get(name, "") or default)
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise NginxConfigError(f"{name}={raw!r} is not a whole number") from None
+        if value < 1:
+            raise NginxConfigError(f"{name}={value} must be at least 1")
+        values[name] = str(value)
+    return values
+
+
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if not found:
@@ -79,7 +113,7 @@ def check_config(conf: Path, error_log: Path | None = None, nginx_bin: str | Non
     if error_log is not None:
         # -e: where nginx logs before it has read error_log from the config (not /var/log).
         cmd += ["-e", str(error_log)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)  # nosec B603  # nginx -t, argv built here
     if result.returncode != 0:
         message = (result.stderr or result.stdout).strip()
         raise NginxConfigError(f"nginx -t failed for {conf}:\n{message}")
@@ -93,13 +127,16 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def render_local_config(run_dir: Path, port: int, upstream_ports: list[int], status_port: int, *,
                         access_log: str | None = None, resolver: str = "127.0.0.1",
+                        limits: dict[str, str] | None = None, workers: int = 1,
                         validate: bool = True, nginx_bin: str | None = None) -> Path:
     """Render both templates into ``<run_dir>/nginx/`` and return the main config path.
 
     Creates ``<run_dir>/logs`` and ``<run_dir>/nginx-tmp``. The access log defaults to
     ``<run_dir>/logs/nginx-access.log``. With ``validate`` (default) the result is checked
     with ``nginx -t``; when that fails the previous files are put back and NginxConfigError
-    is raised, so a running nginx never gets reloaded onto a broken config.
+    is raised, so a running nginx never gets reloaded onto a broken config. ``limits``: the
+    overload knobs (``traffic_limits()``), read from the environment when not given (``workers``:
+    gunicorn workers per replica, for the in-flight default).
     """
     run_dir = Path(run_dir).resolve()
     nginx_dir = run_dir / "nginx"
@@ -113,6 +150,7 @@ def render_local_config(run_dir: Path, port: int, upstream_ports: list[int], sta
         "NGINX_LOCAL_RESOLVERS": resolver,
         "NGINX_STATUS_PORT": str(int(status_port)),
         "NGINX_ACCESS_LOG": access_log or str(logs_dir / "nginx-access.log"),
+        **(limits if limits is not None else traffic_limits(replicas=len(upstream_ports), workers=workers)),
     })
     main = render_file(LOCAL_MAIN_TEMPLATE, {"RUN_DIR": str(run_dir)})
 

@@ -5,9 +5,13 @@ are shared anyway, because every worker maps the same .npy files from MODEL_CACH
 that stays true after a hot swap, which preloading could not give.
 """
 
+import ctypes
+import glob
 import multiprocessing
 import os
 import shutil
+import signal
+import socket
 import tempfile
 
 bind = os.environ.get("INFERENCE_BIND", "0.0.0.0:8000")
@@ -29,6 +33,21 @@ control_socket_disable = True  # replicas on one host would otherwise share ~/.g
 _created_dirs = []
 
 
+def _remove_orphans(base: str | None, prefix: str) -> None:
+    """Directories a master killed with SIGKILL left behind (on_exit never ran): model files in
+    tmpfs are memory. Their names carry the master's pid; remove ours whose master is gone."""
+    for path in glob.glob(os.path.join(base or tempfile.gettempdir(), f"{prefix}*-*")):
+        try:
+            pid = int(os.path.basename(path)[len(prefix):].split("-", 1)[0])
+            if os.stat(path).st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
+
+
 def _private_dir(variable: str, prefix: str) -> None:
     """Use $variable if set (emptied), else a fresh directory, in tmpfs when there is one."""
     path = os.environ.get(variable)
@@ -37,8 +56,9 @@ def _private_dir(variable: str, prefix: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path, exist_ok=True)
         return
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    path = tempfile.mkdtemp(prefix=prefix, dir=base)
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # nosec B108  # parent of a mkdtemp (fresh, mode 0700) in tmpfs
+    _remove_orphans(base, prefix)
+    path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
     os.environ[variable] = path
     _created_dirs.append(path)
 
@@ -46,6 +66,39 @@ def _private_dir(variable: str, prefix: str) -> None:
 def on_starting(server):
     _private_dir("PROMETHEUS_MULTIPROC_DIR", "recsys-metrics-")
     _private_dir("MODEL_CACHE_DIR", "recsys-models-")
+
+
+def post_fork(server, worker):
+    """A worker dies with its master: after a `kill -9` of the master, an orphaned worker would
+    keep the listening socket (and a restarted master could not bind it) while it drains."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != server.pid:  # the master died before prctl took effect
+        os._exit(1)
+
+
+def _cork(req, on: int) -> None:
+    sock = getattr(getattr(req, "unreader", None), "sock", None)
+    if sock is not None and hasattr(socket, "TCP_CORK"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, on)
+        except OSError:  # the client is gone; gunicorn handles that
+            pass
+
+
+def pre_request(worker, req):
+    """Cork the connection for the response (uncorked in post_request), so that the status line and
+    headers leave together with the body: gunicorn sends them with two calls, and a worker that is
+    descheduled between the two (a starved core under overload) left nginx holding headers without
+    a body past its 250 ms read timeout. nginx cannot retry a response it has begun to read: it drops
+    the client's connection. (Linux sends corked data after 200 ms at the latest.)"""
+    _cork(req, 1)
+
+
+def post_request(worker, req, environ, resp):
+    _cork(req, 0)
 
 
 def child_exit(server, worker):

@@ -27,7 +27,8 @@ class Backend:
 
     def __init__(self, name: str):
         self.name = name
-        self.mode = "ok"  # ok | 503 | slow
+        self.mode = "ok"  # ok | 503 | slow | held (answers once `release` is set, at most after 0.24 s)
+        self.release = threading.Event()
         self.hits: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
@@ -52,6 +53,8 @@ class Backend:
                                          **{k.lower(): v for k, v in self.headers.items()}})
                 if backend.mode == "slow":
                     time.sleep(1.5)
+                elif backend.mode == "held":  # below nginx's 250 ms read timeout, so never retried
+                    backend.release.wait(0.24)
                 status, body = (503, b"not ready\n") if backend.mode == "503" else (200, f"{backend.name}\n".encode())
                 try:
                     self.send_response(status)
@@ -103,8 +106,10 @@ class Stack:
         self.run_dir, self.port, self.status_port, self.backends, self.proc = run_dir, port, status_port, backends, proc
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None, port: int | None = None,
-                host: str = "127.0.0.1", body: bytes | None = None):
-        conn = http.client.HTTPConnection(host, port or self.port, timeout=5)
+                host: str = "127.0.0.1", body: bytes | None = None, source: str | None = None):
+        """``source``: the client's own address (127.0.0.x), to play several clients."""
+        conn = http.client.HTTPConnection(host, port or self.port, timeout=5,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
@@ -117,29 +122,40 @@ class Stack:
 
 
 @pytest.fixture
-def stack(tmp_path):
-    backends = [Backend("a"), Backend("b")]
-    proc = None
-    try:
+def start_stack(tmp_path):
+    """Start nginx (with these overload limits, or the defaults) in front of two stand-in replicas."""
+    backends, procs = [], []
+
+    def start(limits: dict[str, str] | None = None) -> Stack:
+        backends.extend([Backend("a"), Backend("b")])
         port, status_port = free_port(), free_port()
-        conf = render_nginx.render_local_config(tmp_path, port, [b.port for b in backends], status_port)
+        conf = render_nginx.render_local_config(tmp_path, port, [b.port for b in backends], status_port,
+                                                limits=limits or render_nginx.traffic_limits({}, replicas=2))
         proc = subprocess.Popen(
             [render_nginx.nginx_binary(), "-c", str(conf), "-e", str(tmp_path / "logs" / "nginx-error.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
+        procs.append(proc)
         wait_for_port(port, timeout=10, proc=proc)
         wait_for_port(status_port, timeout=10, proc=proc)
-        yield Stack(tmp_path, port, status_port, backends, proc)
-    finally:
-        if proc is not None and proc.poll() is None:
+        return Stack(tmp_path, port, status_port, backends, proc)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # fast shutdown; workers exit with the master
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-        for b in backends:
-            b.stop()
+    for b in backends:
+        b.stop()
+
+
+@pytest.fixture
+def stack(start_stack):
+    return start_stack()
 
 
 def test_rendered_config_passes_nginx_t_and_leaves_nginx_variables_alone(tmp_path):
@@ -164,6 +180,7 @@ def test_template_fits_the_official_image_http_block(tmp_path):
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
         "NGINX_STATUS_PORT": str(free_port()),
         "NGINX_ACCESS_LOG": "/dev/stdout",
+        **render_nginx.traffic_limits({}),
     }))
     main = tmp_path / "nginx.conf"
     main.write_text(f"""
@@ -283,3 +300,55 @@ def test_healthz_and_server_header(stack):
     assert headers["Server"] == "nginx" and headers.get("X-Upstream")
     assert stack.get("/readyz")[0] == 200  # proxied to a replica
     assert any(h["path"] == "/readyz" for b in stack.backends for h in b.hits)
+
+
+def test_requests_beyond_the_inflight_limit_are_shed_at_once_with_a_plain_503(start_stack):
+    stack = start_stack(render_nginx.traffic_limits({}, max_inflight=2))
+    for backend in stack.backends:
+        backend.mode = "held"
+    held = []
+    threads = [threading.Thread(target=lambda i=i: held.append(stack.get(f"/recommend/{i}"))) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 5
+    while sum(len(b.hits) for b in stack.backends) < 2 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    shed = [stack.get(f"/recommend/{i}") for i in range(10, 14)]  # while both are held by the replicas
+    released_early = any(t_.is_alive() is False for t_ in threads)
+    for backend in stack.backends:
+        backend.release.set()
+    for thread in threads:
+        thread.join(5)
+    assert not released_early, "the held requests finished before the extra ones were sent; cannot check"
+    assert [s for s, _, _ in held] == [200, 200]
+    for status, headers, body in shed:
+        assert status == 503
+        assert headers["Retry-After"] == "1"
+        assert_one_liner(body)
+        assert "overloaded" in body
+    assert sum(len(b.hits) for b in stack.backends) == 2  # the shed requests never reached a replica
+    assert stack.get("/readyz")[0] == 200  # probes are not counted against the limit
+
+
+def test_one_client_over_its_rate_gets_429_while_another_is_served(start_stack):
+    stack = start_stack(render_nginx.traffic_limits({}, replicas=2, client_rate=2, client_burst=3))
+    greedy = [stack.get(f"/recommend/{i}", source="127.0.0.2") for i in range(12)]
+    statuses = [status for status, _, _ in greedy]
+    assert statuses[:4] == [200] * 4  # one at the rate plus a burst of 3
+    assert statuses.count(429) >= 6, statuses
+    status, headers, body = next(answer for answer in greedy if answer[0] == 429)
+    assert headers["Retry-After"] == "1"
+    assert_one_liner(body)
+    assert [stack.get(f"/recommend/{i}", source="127.0.0.3")[0] for i in range(3)] == [200, 200, 200]
+
+
+@pytest.mark.parametrize("bad", [{"NGINX_MAX_INFLIGHT": "0"}, {"NGINX_CLIENT_RATE": "fast"}, {"NGINX_CLIENT_BURST": "-1"}])
+def test_bad_limit_settings_are_refused_with_their_name(bad):
+    with pytest.raises(render_nginx.NginxConfigError, match=next(iter(bad))):
+        render_nginx.traffic_limits(bad)
+
+
+def test_inflight_limit_defaults_to_a_share_per_worker():
+    assert render_nginx.traffic_limits({}, replicas=3, workers=2)["NGINX_MAX_INFLIGHT"] == str(6 * render_nginx.INFLIGHT_PER_WORKER)
+    assert render_nginx.traffic_limits({"NGINX_MAX_INFLIGHT": "500"}, replicas=3)["NGINX_MAX_INFLIGHT"] == "500"
+    assert render_nginx.traffic_limits({})["NGINX_MAX_INFLIGHT"] == "128"  # unknown replicas: as compose

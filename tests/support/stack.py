@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.render_nginx import nginx_binary, render_local_config
+from scripts.render_nginx import nginx_binary, render_local_config, traffic_limits
 from tests.support.processes import ROOT, RedisServer, free_port, wait_for_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -57,12 +57,14 @@ class Replica:
 class Stack:
     """redis + N replicas + nginx in `workdir`; every process is stopped by `close()`."""
 
-    def __init__(self, workdir: Path, replicas: int = 2, workers: int = 1, extra_env: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, replicas: int = 2, workers: int = 1, extra_env: dict[str, str] | None = None,
+                 limits: dict[str, str] | None = None):
         self.workdir = Path(workdir)
         self.redis = RedisServer(self.workdir / "redis")
         self.n_replicas = replicas
         self.workers = workers
         self.extra_env = extra_env or {}
+        self.limits = limits  # nginx overload knobs (render_nginx.traffic_limits()); None: the defaults
         self.replicas: list[Replica] = []
         self.nginx: subprocess.Popen | None = None
         self.port = free_port()
@@ -85,7 +87,8 @@ class Stack:
             name = f"inference-{index}"
             replica = Replica(name, free_port(), self.env(INFERENCE_REPLICA_NAME=name), self.workdir / "logs" / f"{name}.log")
             self.replicas.append(replica.start())
-        conf = render_local_config(self.workdir, self.port, [r.port for r in self.replicas], self.status_port)
+        conf = render_local_config(self.workdir, self.port, [r.port for r in self.replicas], self.status_port,
+                                   limits=self.limits or traffic_limits({}, replicas=len(self.replicas), workers=self.workers))
         self.nginx = subprocess.Popen([nginx_binary(), "-c", str(conf), "-e", str(self.workdir / "logs/nginx-error.log")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         wait_for_port(self.port, proc=self.nginx)
