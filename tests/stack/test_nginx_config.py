@@ -29,6 +29,7 @@ class Backend:
         self.name = name
         self.mode = "ok"  # ok | 503 | slow | held (answers once `release` is set, at most after 0.24 s)
         self.release = threading.Event()
+        self.drops = 0  # this many next requests get their connection closed without an answer
         self.hits: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
@@ -51,6 +52,12 @@ class Backend:
                 with backend._lock:
                     backend.hits.append({"method": self.command, "path": self.path,
                                          **{k.lower(): v for k, v in self.headers.items()}})
+                with backend._lock:
+                    drop, backend.drops = backend.drops > 0, max(0, backend.drops - 1)
+                if drop:  # nginx: "upstream prematurely closed connection", an error
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if backend.mode == "slow":
                     time.sleep(1.5)
                 elif backend.mode == "held":  # below nginx's 250 ms read timeout, so never retried
@@ -238,6 +245,21 @@ def test_no_replica_left_gives_a_short_plain_text_502(stack):
     status, headers, body = stack.get("/recommend/1")
     assert status == 502
     assert headers["Content-Type"].startswith("text/plain")
+    assert_one_liner(body)
+
+
+def test_a_502_gets_one_more_pass_through_the_upstream(stack):
+    """Both tries fail (each replica drops its connection once): nginx's 502 is not the answer, a
+    second pass with a fresh choice of replica is (the guard against nginx/nginx#1656)."""
+    for backend in stack.backends:
+        backend.drops = 1
+    status, headers, body = stack.get("/recommend/1")
+    assert status == 200 and body.strip() in ("a", "b")
+    assert sum(len(b.hits) for b in stack.backends) == 3
+    for backend in stack.backends:
+        backend.drops = 5  # the second pass fails too: the plain one-line 502
+    status, headers, body = stack.get("/recommend/2")
+    assert status == 502
     assert_one_liner(body)
 
 
