@@ -165,16 +165,24 @@ def users_frame(user_id: pd.Series, age: pd.Series, gender: pd.Series,
     return users, bad_age, bad_gender
 
 
+def _read_table(path: Path, id_column: str, columns, id_pattern: str, id_meaning: str):
+    """A users/movies CSV as text columns (missing optional ones empty), its line numbers, which
+    rows have a valid id (the others counted as skipped), the report and the issue list."""
+    report = ParseReport(source=path.name)
+    issues = _Issues()
+    frame, lines = _read_strings(path, (id_column,), report, issues)
+    for column in columns:
+        if column not in frame:
+            frame[column] = ""
+    keep = _checked_ids(frame, id_column, lines, issues, id_pattern, id_meaning)
+    return frame, lines, keep, report, issues
+
+
 def load_users(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     """users.csv -> (user_id int64, age Int64, gender "M"/"F"/NA, occupation str/NA), report."""
     path = Path(path)
-    report = ParseReport(source=path.name)
-    issues = _Issues()
-    frame, lines = _read_strings(path, ("user_id",), report, issues)
-    for column in USER_COLUMNS:
-        if column not in frame:
-            frame[column] = ""
-    keep = _checked_ids(frame, "user_id", lines, issues, r"\d{1,18}", "a non-negative integer")
+    frame, lines, keep, report, issues = _read_table(path, "user_id", USER_COLUMNS, r"\d{1,18}",
+                                                     "a non-negative integer")
     frame, lines = frame[keep].reset_index(drop=True), lines[keep]
     users, bad_age, bad_gender = users_frame(frame["user_id"], frame["age"], frame["gender"],
                                              frame["occupation"])
@@ -219,14 +227,8 @@ def normalize_genres(value: str) -> str:
 def load_movies(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     """movies.csv -> (movie_id str, title str, year Int64, genres "A|B"), report."""
     path = Path(path)
-    report = ParseReport(source=path.name)
-    issues = _Issues()
-    frame, lines = _read_strings(path, ("movie_id",), report, issues)
-    for column in MOVIE_COLUMNS:
-        if column not in frame:
-            frame[column] = ""
-    keep = _checked_ids(frame, "movie_id", lines, issues, r"[^\s,]+",
-                        "a movie id (no spaces or commas)")
+    frame, lines, keep, report, issues = _read_table(path, "movie_id", MOVIE_COLUMNS, r"[^\s,]+",
+                                                     "a movie id (no spaces or commas)")
 
     year_text = frame["year"]
     year = pd.to_numeric(year_text, errors="coerce")
