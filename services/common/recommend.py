@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
 import numpy as np
 
 from common.bundle import TOP_K, ModelBundle
@@ -46,6 +48,24 @@ class Recommender:
         names = user_feature_names(age, gender, occupation)
         features = tuple(self._feature_index[name] for name in names if name in self._feature_index)
         return features or None
+
+    def resolve(self, user_id: int, lookup: Callable[[int], Mapping | None] | None = None) -> tuple[list[int], str]:
+        """(item indices, how the user was resolved): "known" (precomputed list), "table" (the user
+        table's demographics), "user_api" (attributes from `lookup`, e.g. the simulator's user API)
+        or "popularity". The one order for the replicas' route and the trainer's CLI; never raises
+        for a valid id (a failing `lookup` must return None itself)."""
+        indices = self.known_list(user_id)
+        if indices is not None:
+            return indices, "known"
+        features = self.table_features(user_id)
+        kind = "table"
+        if features is None and lookup is not None:
+            attributes = lookup(user_id)
+            features = self.features_for(**attributes) if attributes else None
+            kind = "user_api"
+        if features is None:
+            return self.popular(), "popularity"
+        return self.for_features(features), kind
 
     # -- lists ------------------------------------------------------------------------------
     def for_features(self, features: tuple[int, ...]) -> list[int]:

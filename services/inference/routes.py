@@ -21,19 +21,7 @@ def text(body: str, status: int = 200, **headers) -> Response:
 def recommend_for(user_id: int, model, directory) -> tuple[list[str], str]:
     """(movie ids, how the user was resolved) — never raises for a valid id."""
     recommender = model.recommender
-    indices = recommender.known_list(user_id)
-    kind = "known"
-    if indices is None:
-        features = recommender.table_features(user_id)
-        kind = "table"
-        if features is None and directory is not None:
-            attributes = directory.attributes(user_id)
-            features = recommender.features_for(**attributes) if attributes else None
-            kind = "user_api"
-        if features is None:
-            indices, kind = recommender.popular(), "popularity"
-        else:
-            indices = recommender.for_features(features)
+    indices, kind = recommender.resolve(user_id, directory.attributes if directory is not None else None)
     return recommender.movie_list(indices), kind
 
 

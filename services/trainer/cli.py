@@ -132,10 +132,7 @@ def cmd_recommend(args) -> int:
         writer = csv.writer(out)
         writer.writerow(["user_id", "rank", "movie_id"])
         for user in users:
-            indices = recommender.known_list(user)
-            if indices is None:
-                features = recommender.table_features(user)
-                indices = recommender.for_features(features) if features else recommender.popular()
+            indices, _ = recommender.resolve(user)
             for rank, movie in enumerate(recommender.movie_list(indices[: args.k]), start=1):
                 writer.writerow([user, rank, movie])
     finally:
