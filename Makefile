@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-REQS := requirements-dev.txt services/common/requirements.txt services/trainer/requirements.txt \
-        services/inference/requirements.txt pyproject.toml constraints.txt
+REQS := requirements-dev.txt requirements-broker.txt services/common/requirements.txt \
+        services/trainer/requirements.txt services/inference/requirements.txt services/ingest/requirements.txt \
+        services/simulator/requirements.txt pyproject.toml constraints.txt
 
 .PHONY: install test security up down status logs clean bench-trainer test-compose
 # The installer's own pins (also audited by `make security`).
@@ -18,11 +19,14 @@ $(STAMP): $(REQS) scripts/install-system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(BOOTSTRAP_PINS)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --require-hashes -r requirements-broker.txt
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The suite runs in a random order (pytest-random-order: modules shuffled, tests shuffled within
+# each module; the seed is printed, rerun one with PYTEST_ARGS="--random-order-seed=N").
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --random-order $(PYTEST_ARGS)
 
 # Static security checks. bandit over the code that ships or runs the stack, settings in
 # pyproject.toml [tool.bandit] (tests/test_static_security.py runs the same check). pip-audit over
@@ -30,7 +34,7 @@ test: install
 # OSV with PIP_AUDIT_ARGS="-s osv"; --strict: a package it could not look up fails the target
 # instead of counting as "No known vulnerabilities found".
 security: install
-	$(BIN)/bandit -c pyproject.toml -r services scripts loadtests compose -q
+	$(BIN)/bandit -c pyproject.toml -r services harness scripts loadtests compose -q
 	$(BIN)/pip-audit --progress-spinner off --strict --no-deps --disable-pip \
 	    -r constraints.txt -r <(printf '%s\n' $(BOOTSTRAP_PINS)) $(PIP_AUDIT_ARGS) \
 	  || { echo "make security: pip-audit failed: a vulnerability listed above, or a package it" \
@@ -41,20 +45,22 @@ clean:
 
 # Local stack without Docker (supervisord; everything at run time in .run/). Settings from the
 # environment or the command line: PORT REPLICAS REDIS_PORT DATA_PRESET INFERENCE_BASE_PORT
-# NGINX_STATUS_PORT UP_TIMEOUT (see scripts/localstack.py). down/status/logs need no install.
-STACK_PY = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+# NGINX_STATUS_PORT UP_TIMEOUT (see harness/stackdef.py, the stack's one description).
+# down/status/logs install nothing: without a venv no stack can be running.
+LOCALSTACK = if [ -x $(BIN)/python ]; then $(BIN)/python -m harness.localstack $@; \
+             else echo "$@: nothing installed ($(BIN) missing), so no stack is running"; fi
 
 up: install
-	$(BIN)/python scripts/localstack.py up
+	$(BIN)/python -m harness.localstack up
 
 down:
-	$(STACK_PY) scripts/localstack.py down
+	@$(LOCALSTACK)
 
 status:
-	$(STACK_PY) scripts/localstack.py status
+	@$(LOCALSTACK)
 
 logs:
-	$(STACK_PY) scripts/localstack.py logs
+	@$(LOCALSTACK)
 
 # Trainer benchmark (scripts/bench_trainer.py): parse rate, training time, peak memory, published size,
 # publish/fetch time per preset. BENCH_ARGS, e.g. --presets default,full --keep-data.
@@ -65,6 +71,15 @@ bench-trainer: install
 # (locust CSV + HTML, summary.json) in loadtests/results/$(NAME)/; exit code 1 when a request failed
 # or p99 > 800 ms. USERS simulated users at RATE requests/s each, spawned SPAWN_RATE per second, for
 # DURATION, against HOST. CATALOG: movie ids answers must come from (default: the model of `make up`).
+# The simulator (services/simulator) against the stack `make up` runs (it finds it through
+# .run/stack.env): users arrive, ask :8082 for recommendations, watch and rate; every event goes
+# through the stack's Kafka topic to the ingester. Prints the truth report at the end. DURATION
+# (60s; also 5m, 2h), SIM_RATE (10 sessions/s), SIM_SPEED (60 simulated s per s), SIM_PROTOCOL
+# (f2023 | s2026); every SIM_* setting of services/simulator/config.py applies.
+.PHONY: simulate
+simulate: install
+	SIM_DURATION=$(DURATION) $(BIN)/simulator
+
 .PHONY: loadtest bench
 USERS ?= 100
 SPAWN_RATE ?= 20
@@ -84,12 +99,12 @@ loadtest: install
 	    $(if $(CATALOG),--catalog $(CATALOG)) --csv $(LOADTEST_OUT)/locust --html $(LOADTEST_OUT)/report.html \
 	    --summary-json $(LOADTEST_OUT)/summary.json $(LOADTEST_ARGS)
 
-# Benchmark (loadtests/bench.py): ceiling ratio, latency vs offered load, replica scaling, model
+# Benchmark (python -m loadtests.bench): ceiling ratio, latency vs offered load, replica scaling, model
 # compute and memory at 1M users, hot swap under load; on its own loopback stack (no `make up`
 # needed). Writes loadtests/results/bench.{json,md} and PNG plots. BENCH_ARGS=--quick: about 2 min,
 # written to loadtests/results/tmp/quick/ (git-ignored).
 bench: install
-	$(BIN)/python loadtests/bench.py $(BENCH_ARGS)
+	$(BIN)/python -m loadtests.bench $(BENCH_ARGS)
 
 # Overload run (loadtests/overload.py): measures the capacity of the stack at HOST, offers 3x that
 # for 30 s, then C/4 for 8 s; prints ok / late / shed / errors per phase and the recovery time.
@@ -97,17 +112,17 @@ bench: install
 # took more than 5 s. OVERLOAD_ARGS, e.g. --factor 2 --duration 60 --cpus 1.
 .PHONY: overload
 overload: install
-	$(BIN)/python loadtests/overload.py --url $(HOST) $(OVERLOAD_ARGS)
+	$(BIN)/python -m loadtests.overload --url $(HOST) $(OVERLOAD_ARGS)
 
-# Container end-to-end suite (compose/e2e.py, standard library only): builds the images, runs
+# Container end-to-end suite (python -m compose.e2e; compose/e2e.override.yaml): builds the images, runs
 # compose/compose.yaml as project recsys-e2e with 3 then 4 inference replicas through nginx, and
 # tears it down. docker compose where a Docker engine answers, else podman-compose set up by
 # ../shared/container-rig/setup-container-rig. E2E_PORT, E2E_PRESET, E2E_KEEP=1: see the script.
-test-compose:
-	$(PYTHON) compose/e2e.py
+test-compose: install
+	$(BIN)/python -m compose.e2e
 
 # The Redis passwords compose/compose.yaml mounts as secrets: compose/secrets/redis_password (the
 # services' user) and redis_admin_password (operators), random, made once, never overwritten.
 .PHONY: compose-secrets
-compose-secrets:
-	$(PYTHON) scripts/redis_acl.py secrets compose/secrets
+compose-secrets: install
+	$(BIN)/python -m harness.redis_acl secrets compose/secrets

@@ -11,7 +11,7 @@ not earlier answers were slow (a late user catches up). Latency is recorded twic
 (send -> answer, what locust reports) and, wrk2-style, from the *scheduled* send time, which also
 counts the time a request waited for a busy client (coordinated omission).
 
-Every answer is checked like the load test does (loadtests/traffic.py). At phase boundaries the CPU
+Every answer is checked like the load test does (harness.answers). At phase boundaries the CPU
 time of the processes named in the plan (nginx, replicas, redis) and of this process is sampled from
 /proc, plus the whole machine's, so the report can say who used the cores. Results go to the plan's
 `out` file; locust's own stats are not used.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import sys
 import time
 from array import array
 from collections import Counter
@@ -31,8 +30,8 @@ from pathlib import Path
 import gevent
 from locust import FastHttpUser, constant, events, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from traffic import UserMix, check_answer, load_catalog  # noqa: E402
+from harness.answers import check_answer
+from loadtests.traffic import UserMix, load_catalog
 
 PLAN = json.loads(Path(os.environ["BENCH_PLAN"]).read_text()) if os.environ.get("BENCH_PLAN") else None
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

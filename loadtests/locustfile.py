@@ -20,17 +20,16 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import random
 import sys
 import time
 from pathlib import Path
 
-import random
-
 from locust import FastHttpUser, constant, events, task
 from locust.runners import WorkerRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from traffic import DEFAULT_LIMIT_MS, UserMix, check_answer, load_catalog, parse_range  # noqa: E402
+from harness.answers import DEFAULT_LIMIT_MS, check_answer
+from loadtests.traffic import UserMix, load_catalog, parse_range
 
 log = logging.getLogger("loadtest")
 STATE: dict = {}

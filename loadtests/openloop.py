@@ -13,7 +13,7 @@ soon as it has the answer (the capacity measurement).
 
 Every request is recorded: the time it was due, the time it was sent, the service time (sent ->
 answer complete), the HTTP status (0: no answer within the timeout or the connection failed) and
-whether a 200's body is a valid answer (loadtests/traffic.py's check, without a catalog). Why a
+whether a 200's body is a valid answer (harness.answers.check_answer, without a catalog). Why a
 request got no answer is counted per phase in `no_answer` (timeout, connect error, connection
 closed before the answer).
 """
@@ -26,7 +26,8 @@ from array import array
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from loadtests.traffic import UserMix, check_answer
+from harness.answers import check_answer
+from loadtests.traffic import UserMix
 
 
 @dataclass

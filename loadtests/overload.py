@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Overload run: measure the capacity, offer FACTOR x that for a while, then watch the recovery.
 
-    .venv/bin/python loadtests/overload.py --url http://127.0.0.1:8082 [--factor 3] [--duration 30]
+    .venv/bin/python -m loadtests.overload --url http://127.0.0.1:8082 [--factor 3] [--duration 30]
     make overload                  # against `make up`; OVERLOAD_ARGS for more options
 
 1. capacity C: a closed loop (--capacity-workers workers, each sending as soon as it has its answer)
@@ -36,11 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from loadtests.openloop import Phase, run_phases  # noqa: E402
-from loadtests.traffic import DEFAULT_LIMIT_MS, UserMix, parse_range  # noqa: E402
+from harness.answers import DEFAULT_LIMIT_MS
+from loadtests.openloop import Phase, run_phases
+from loadtests.traffic import UserMix, parse_range
 
 SHED_STATUSES = (503, 429)
 

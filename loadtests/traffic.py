@@ -1,16 +1,16 @@
-"""What the simulator sends and what it accepts: user-id mix, catalog, answer check.
+"""What the simulator sends and what its answers may contain: user-id mix and catalog.
 
-Shared by the load test (locustfile.py) and the benchmark (bench_locustfile.py, bench.py). Stdlib
-and numpy only, so it imports the same inside locust (gevent) and in plain Python.
+Shared by the load test (locustfile.py), the benchmark (bench_locustfile.py) and the overload run
+(openloop.py, overload.py); imported as `loadtests.traffic` everywhere. Stdlib and numpy only, so
+it imports the same inside locust (gevent) and in plain Python.
 
 - :class:`UserMix` draws user ids like the simulator's traffic: known ids with a Zipf-like skew (a
   few heavy users make a large share of the requests; which ids are heavy is a fixed random
   permutation, not simply the smallest ids) plus a share of unknown ids above the known range.
 - :func:`load_catalog` reads the movie ids a model can answer with (model dir, bundle .npy,
   movies.csv or a text file with one id per line).
-- :func:`check_answer` says why an answer would not count as a success for the simulator:
-  HTTP 200, one line, 1..20 unique comma-separated movie ids (slug characters, from the catalog
-  when one is given), within the latency limit. Reasons are fixed strings, so failures group.
+- the answer check is harness.answers.check_answer (one definition for tests, benchmarks and the
+  container suite).
 """
 
 from __future__ import annotations
@@ -21,12 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_IDS = 20
-DEFAULT_LIMIT_MS = 800.0
-# A movie id is a slug: lowercase title words joined by '+', ending in the year
-# (`the+shawshank+redemption+1994`, `monsters_+inc.+2001`). No whitespace, no commas, nothing that
-# JSON or HTML would bring ('"', brackets, braces, '<', '>').
-MOVIE_ID = re.compile(r"[\w.+'&!?:%()\-]+")
 MAX_USER_ID = 10**12 - 1  # the service accepts at most 12 digits
 MAX_KNOWN_RANGE = 20_000_000
 
@@ -118,32 +112,3 @@ def load_catalog(path: str | Path | None) -> frozenset[str] | None:
     if not ids:
         raise ValueError(f"catalog {path}: no movie ids")
     return frozenset(str(i) for i in ids)
-
-
-def check_answer(status: int, body: str | None, catalog: frozenset[str] | None = None,
-                 elapsed_ms: float | None = None, limit_ms: float = DEFAULT_LIMIT_MS, error: BaseException | None = None) -> str | None:
-    """None if the simulator would count this answer as a success, else a short fixed reason."""
-    if status != 200:
-        if status:
-            return f"status {status}"
-        return f"no answer: {error.__class__.__name__}" if error is not None else "no answer (connection error or timeout)"
-    if elapsed_ms is not None and elapsed_ms > limit_ms:
-        return f"slower than {limit_ms:g} ms"
-    if body is None:
-        return "no body"
-    line = body[:-1] if body.endswith("\n") else body
-    if "\n" in line or "\r" in line:
-        return "more than one line"
-    if not line:
-        return "empty list"
-    ids = line.split(",")
-    if len(ids) > MAX_IDS:
-        return f"more than {MAX_IDS} ids"
-    if len(set(ids)) != len(ids):
-        return "duplicate ids"
-    for movie_id in ids:
-        if not MOVIE_ID.fullmatch(movie_id):
-            return "malformed id (not a slug: spaces, quotes, brackets or empty)"
-    if catalog is not None and not catalog.issuperset(ids):
-        return "id not in the catalog"
-    return None

@@ -2,13 +2,15 @@
 """Inference benchmark at course scale: per-request model compute and the memory of one replica.
 
     .venv/bin/python scripts/bench_inference.py [--users 1000000] [--movies 27000] [--workers 2]
+    .venv/bin/python scripts/bench_inference.py --quick     # 20,000 users x 2,000 movies: a smoke run
 
 1. Builds a model bundle of the given size (random weights: the shapes are what matter here).
 2. Times the answer path without HTTP: known user (lookup), cold-start user (scored on the fly,
    cache off), popularity; each including the answer string.
-3. Publishes the bundle into a throwaway redis-server, starts one real gunicorn replica with
-   `--workers` workers, waits until it serves the version, and reads /proc for the memory of all its
-   processes: RSS of each, and the sum of PSS (shared pages counted once, split between sharers).
+3. Publishes the bundle into a throwaway redis-server (harness.redis_server, the production ACL),
+   starts one real replica with `--workers` workers (the stack description's gunicorn command line,
+   harness.stackdef), waits until its /readyz serves the version, and reads /proc for the memory of
+   all its processes: RSS of each, and the sum of PSS (shared pages counted once, split between sharers).
 4. Publishes a second version and measures the hot-swap memory and time.
 
 Prints a table and writes JSON (--json, default loadtests/results/inference-bench.json).
@@ -21,25 +23,27 @@ import json
 import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common.bundle import TOP_K, ModelBundle
+from common.demographics import user_feature_names
+from common.recommend import Recommender
+from common.weightcache import WeightStore
+from harness.bundles import OCCUPATIONS
+from harness.paths import ROOT, VENV_BIN
+from harness.ports import free_port
+from harness.processes import Process, process_tree
+from harness.redis_server import RedisServer
+from harness.stack import clean_environment
+from harness.stackdef import GUNICORN_CONF, gunicorn_argv
+from harness.waiting import http_get, ready_version, wait_until
 
-from common.bundle import TOP_K, ModelBundle  # noqa: E402
-from common.recommend import Recommender  # noqa: E402
-from common.weightcache import WeightStore  # noqa: E402
-from tests.support.bundles import OCCUPATIONS  # noqa: E402
-from tests.support.processes import RedisServer, free_port  # noqa: E402
-
+PREFIX = "bench"
 COMPUTE_TARGET_MS = 0.5
 MEMORY_TARGET_MB = 400
 
@@ -49,8 +53,6 @@ def say(message: str) -> None:
 
 
 def build_bundle(n_users: int, n_movies: int, dim: int, seed: int) -> ModelBundle:
-    from common.demographics import user_feature_names
-
     rng = np.random.default_rng(seed)
     names = sorted({n for age in range(15, 70, 5) for g in "MF" for o in OCCUPATIONS for n in user_feature_names(age, g, o)})
     user_ids = np.arange(1, n_users + 1, dtype=np.int64)
@@ -99,12 +101,6 @@ def compute_times(bundle: ModelBundle, repeats: int) -> dict:
     }
 
 
-def process_tree(pid: int) -> list[int]:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    return [pid] + [p for kid in kids for p in process_tree(kid)]
-
-
 def memory_of(pid: int) -> dict:
     processes = {}
     for p in process_tree(pid):
@@ -123,58 +119,48 @@ def directory_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 2**20
 
 
-def wait_version(port: int, version: str, timeout: float) -> float:
+def seconds_until_serving(replica: Process, url: str, version: str, timeout: float) -> float:
+    """Seconds until the replica's /readyz names `version` (its X-Model-Version)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        try:
-            response = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-            if response.status_code == 200 and response.text == version:
-                return time.monotonic() - started
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"replica did not serve {version} within {timeout}s")
+    wait_until(lambda: ready_version(url) == version, timeout, f"the replica serving {version}", proc=replica.proc)
+    return time.monotonic() - started
 
 
 def replica_memory(bundle: ModelBundle, workers: int, workdir: Path) -> dict:
-    redis = RedisServer(workdir / "redis").start()
-    replica = None
+    redis = RedisServer(workdir / "redis", prefixes=(PREFIX,)).start()
+    # The model files in tmpfs, where a replica keeps them (a fresh 0700 directory of its own).
+    cache_dir = Path(tempfile.mkdtemp(prefix="bench-models-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))  # nosec B108  # mkdtemp: fresh 0700 dir in tmpfs
+    port = free_port()
+    env = clean_environment(**redis.env, WEIGHTS_PREFIX=PREFIX, WEB_CONCURRENCY=str(workers), MODEL_POLL_INTERVAL="1",
+                            MODEL_CACHE_DIR=str(cache_dir), INFERENCE_BIND=f"127.0.0.1:{port}",
+                            INFERENCE_REPLICA_NAME="bench-inference")
+    replica = Process("inference", gunicorn_argv(str(ROOT / GUNICORN_CONF), str(VENV_BIN / "gunicorn")), env,
+                      workdir / "replica.log", cwd=ROOT)
+    ready_url = f"http://127.0.0.1:{port}/readyz"
     try:
-        store = WeightStore(redis.client(), prefix="bench")
+        store = WeightStore(redis.client(), prefix=PREFIX)
         started = time.monotonic()
         first = store.publish(bundle.to_arrays())
         publish_seconds = time.monotonic() - started
         size_mb = store.manifest(first).total_bytes / 1e6
-        port = free_port()
-        env = dict(os.environ, **redis.env, WEIGHTS_PREFIX="bench", WEB_CONCURRENCY=str(workers), MODEL_POLL_INTERVAL="1")
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        cache_dir = Path(tempfile.mkdtemp(prefix="bench-models-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))  # nosec B108  # mkdtemp: fresh 0700 dir in tmpfs
-        env["MODEL_CACHE_DIR"] = str(cache_dir)
-        replica = subprocess.Popen(  # nosec B603  # the venv's gunicorn, fixed arguments
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "services/inference/gunicorn.conf.py"),
-             "--bind", f"127.0.0.1:{port}", "inference.app:create_app()"],
-            env=env, cwd=ROOT, stdout=open(workdir / "replica.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        replica.start()
         say(f"replica starting with {workers} workers; first load of {size_mb:.0f} MB")
-        first_load = wait_version(port, first, 300)
+        first_load = seconds_until_serving(replica, ready_url, first, 300)
         for user_id in range(1, 2000, 7):  # touch a spread of the top-k pages as traffic would
-            requests.get(f"http://127.0.0.1:{port}/recommend/{user_id * 409 % len(bundle.known_user_ids) + 1}", timeout=2)
+            http_get(f"http://127.0.0.1:{port}/recommend/{user_id * 409 % len(bundle.known_user_ids) + 1}", timeout=2)
         steady = dict(memory_of(replica.pid), model_files_mb=directory_mb(cache_dir))
         say("publishing a second version (hot swap)")
         swap_bundle = ModelBundle(**dict(bundle.to_arrays(), item_biases=bundle.item_biases + np.float32(0.01)))
         second = store.publish(swap_bundle.to_arrays())
-        swap_seconds = wait_version(port, second, 300)
+        swap_seconds = seconds_until_serving(replica, ready_url, second, 300)
         time.sleep(2)  # the other worker swaps too, then the old files go
         after_swap = dict(memory_of(replica.pid), model_files_mb=directory_mb(cache_dir))
         return {"published_mb": size_mb, "publish_seconds": publish_seconds, "first_load_seconds": first_load,
                 "swap_seconds": swap_seconds, "steady": steady, "after_swap": after_swap}
     finally:
-        if replica and replica.poll() is None:
-            os.killpg(replica.pid, signal.SIGTERM)
-            replica.wait(30)
+        replica.stop(grace=30)
         redis.stop()
-        if "cache_dir" in locals():
-            shutil.rmtree(cache_dir, ignore_errors=True)
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def main() -> int:
@@ -185,7 +171,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20_000)
     parser.add_argument("--json", default=str(ROOT / "loadtests/results/inference-bench.json"))
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 20,000 users x 2,000 movies, 2,000 repeats, JSON to loadtests/results/tmp/")
     args = parser.parse_args()
+    if args.quick:
+        args.users, args.movies, args.repeats = min(args.users, 20_000), min(args.movies, 2_000), min(args.repeats, 2_000)
+        if args.json == parser.get_default("json"):
+            args.json = str(ROOT / "loadtests/results/tmp/inference-bench-quick.json")
 
     say(f"building a bundle: {args.users:,} known users, {args.movies:,} movies, {args.dim} dimensions")
     bundle = build_bundle(args.users, args.movies, args.dim, seed=0)

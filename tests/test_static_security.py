@@ -1,6 +1,6 @@
 """Static security checks (`make security`): bandit finds nothing, and every `# nosec` says why.
 
-bandit scans the code that ships or runs the stack (services/, scripts/, loadtests/, compose/)
+bandit scans the code that ships or runs the stack (services/, harness/, scripts/, loadtests/, compose/)
 with the settings in pyproject.toml [tool.bandit]. tests/ is not scanned: its findings are test
 fixtures by design (assert, fixed passwords of throw-away Redis servers, subprocess calls).
 """
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ("services", "scripts", "loadtests", "compose")
+TARGETS = ("services", "harness", "scripts", "loadtests", "compose")
 EXCLUDED = "loadtests/results/tmp"  # as in pyproject.toml: git-ignored scratch of benchmark runs
 NOSEC = re.compile(r"#\s*nosec\b(?P<rest>.*)$")
 EXPLAINED = re.compile(r"^:?\s*B\d{3}(?:[ ,]+B\d{3})*\s+#\s*\S")  # "# nosec B603 B607  # why"

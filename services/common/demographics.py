@@ -6,10 +6,17 @@ match between training (which learns one embedding per name) and serving (which 
 
 from __future__ import annotations
 
-import math
-
 # Upper bounds (exclusive) of the age buckets, MovieLens-1M style; the last bucket is open.
 AGE_EDGES = (18, 25, 35, 45, 50, 56)
+# The one age rule: an age outside MIN_AGE..MAX_AGE years is unknown, for the trainer's loaders
+# (the row is kept, its age NA and counted as bad_age) and for the replicas (no age feature).
+MIN_AGE, MAX_AGE = 1, 120
+
+
+def valid_age(years):
+    """True where `years` (a float, or a numpy/pandas array of them) is a usable age: MIN_AGE to
+    MAX_AGE inclusive. NaN never is."""
+    return (years >= MIN_AGE) & (years <= MAX_AGE)
 
 
 def age_bucket(age) -> str | None:
@@ -17,7 +24,7 @@ def age_bucket(age) -> str | None:
         value = float(age)
     except (TypeError, ValueError):
         return None
-    if math.isnan(value) or value < 1 or value > 120:
+    if not valid_age(value):
         return None
     low = 0
     for edge in AGE_EDGES:

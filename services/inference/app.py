@@ -1,4 +1,9 @@
-"""The Flask app factory. Under gunicorn each worker calls create_app() and starts its own watcher."""
+"""The Flask app factory. Under gunicorn each worker calls create_app() and starts its own watcher.
+
+A model version flows one way through a worker: the watcher (source) reports the version the
+pointer names -> the manager decides whether to load it -> the loader loads it from the cache
+directory -> the manager swaps it into the holder -> the routes read the holder.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,12 @@ import time
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from inference import metrics
+from common.weightcache import WeightStore
+from inference import cachedir, metrics
 from inference.config import InferenceConfig
 from inference.holder import ModelHolder
-from inference.loader import private_cache_dir
+from inference.loader import ModelLoader
+from inference.manager import ModelManager
 from inference.routes import bp
 from inference.users import UserDirectory
 from inference.watcher import Watcher
@@ -19,7 +26,7 @@ from inference.watcher import Watcher
 
 def create_app(config: InferenceConfig | None = None) -> Flask:
     config = config or InferenceConfig.from_env()
-    private_cache_dir(config.cache_dir)  # fail at start, not in the watcher thread
+    cache = cachedir.open_cache(config.cache_dir)  # a cache dir others can write to fails here, at start
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
     app = Flask(__name__)
     # Never redirect (a 308 with an HTML body) for "//" in a path: such an id is simply invalid.
@@ -28,14 +35,18 @@ def create_app(config: InferenceConfig | None = None) -> Flask:
     app.config["INFERENCE"] = config
 
     holder = ModelHolder()
-    cache = config.redis.client(socket_timeout=0.05, retries=0)
-    directory = UserDirectory(config.user_api_url, config.user_api_timeout, cache, config.redis.prefix, config.user_cache_ttl)
+    # Big reads: a version arrives in few recv() calls, each of which has to win the GIL back from
+    # busy request threads.
+    weights = config.redis.client(socket_timeout=max(5.0, config.poll_interval * 2), socket_read_size=4 * 1024 * 1024)
+    manager = ModelManager(ModelLoader(WeightStore(weights, prefix=config.redis.prefix), cache), holder)
+    watcher = Watcher(config.redis, manager.aspire, config.poll_interval)
+    user_cache = config.redis.client(socket_timeout=0.05, retries=0)
+    directory = UserDirectory(config.user_api_url, config.user_api_timeout, user_cache, config.redis.prefix, config.user_cache_ttl)
     app.extensions["model_holder"] = holder
+    app.extensions["model_manager"] = manager
+    app.extensions["model_watcher"] = watcher
     app.extensions["user_directory"] = directory
     app.register_blueprint(bp)
-
-    watcher = Watcher(config.redis, holder, config.cache_dir, config.poll_interval)
-    app.extensions["model_watcher"] = watcher
     if config.start_watcher:
         watcher.start()
 

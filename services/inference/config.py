@@ -9,16 +9,16 @@ from pathlib import Path
 
 from common.envconfig import env_value
 from common.redisconf import RedisSettings
+from inference import cachedir
 
 
 @dataclass(frozen=True)
 class InferenceConfig:
     redis: RedisSettings = field(default_factory=RedisSettings)
     poll_interval: float = 2.0            # MODEL_POLL_INTERVAL: seconds between looks at the pointer
-    # MODEL_CACHE_DIR: where versions are mapped from. gunicorn.conf.py always sets a fresh mkdtemp
-    # directory; this fixed default only serves other WSGI servers, and loader.private_cache_dir()
-    # refuses it unless this user owns it and nobody else can write to it.
-    cache_dir: Path = Path("/dev/shm/recsys-models")  # nosec B108  # tmpfs on purpose; owner and mode checked
+    # MODEL_CACHE_DIR: where versions are written and mapped from; None (unset): a fresh private
+    # directory in tmpfs. Owned by inference/cachedir.py (default, privacy check, cleanup).
+    cache_dir: Path | None = None
     user_api_url: str | None = None       # USER_API_URL: the simulator's user API (GET {url}/user/<id>)
     user_api_timeout: float = 0.15        # USER_API_TIMEOUT seconds
     user_cache_ttl: int = 86400           # USER_CACHE_TTL seconds for cached user API answers in Redis
@@ -31,7 +31,7 @@ class InferenceConfig:
         return cls(
             redis=RedisSettings.from_env(env),
             poll_interval=env_value(env, "MODEL_POLL_INTERVAL", cls.poll_interval, float),
-            cache_dir=Path(env.get("MODEL_CACHE_DIR") or cls.cache_dir),
+            cache_dir=cachedir.configured(env),
             user_api_url=(env.get("USER_API_URL") or "").rstrip("/") or None,
             user_api_timeout=env_value(env, "USER_API_TIMEOUT", cls.user_api_timeout, float),
             user_cache_ttl=env_value(env, "USER_CACHE_TTL", cls.user_cache_ttl, int),

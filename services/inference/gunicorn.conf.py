@@ -6,13 +6,11 @@ that stays true after a hot swap, which preloading could not give.
 """
 
 import ctypes
-import glob
 import multiprocessing
 import os
 import shutil
 import signal
 import socket
-import tempfile
 
 bind = os.environ.get("INFERENCE_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
@@ -30,42 +28,21 @@ limit_request_fields = 50
 limit_request_field_size = 4096
 control_socket_disable = True  # replicas on one host would otherwise share ~/.gunicorn/gunicorn.ctl
 
-_created_dirs = []
-
-
-def _remove_orphans(base: str | None, prefix: str) -> None:
-    """Directories a master killed with SIGKILL left behind (on_exit never ran): model files in
-    tmpfs are memory. Their names carry the master's pid; remove ours whose master is gone."""
-    for path in glob.glob(os.path.join(base or tempfile.gettempdir(), f"{prefix}*-*")):
-        try:
-            pid = int(os.path.basename(path)[len(prefix):].split("-", 1)[0])
-            if os.stat(path).st_uid != os.getuid():
-                continue
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, OSError):
-            continue
-
-
-def _private_dir(variable: str, prefix: str) -> None:
-    """Use $variable if set (emptied), else a fresh directory, in tmpfs when there is one."""
-    path = os.environ.get(variable)
-    if path:
-        if variable == "PROMETHEUS_MULTIPROC_DIR":
-            shutil.rmtree(path, ignore_errors=True)
-        os.makedirs(path, exist_ok=True)
-        return
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # nosec B108  # parent of a mkdtemp (fresh, mode 0700) in tmpfs
-    _remove_orphans(base, prefix)
-    path = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
-    os.environ[variable] = path
-    _created_dirs.append(path)
-
 
 def on_starting(server):
-    _private_dir("PROMETHEUS_MULTIPROC_DIR", "recsys-metrics-")
-    _private_dir("MODEL_CACHE_DIR", "recsys-models-")
+    """Before the workers fork: the directories they share, exported through the environment.
+    PROMETHEUS_MULTIPROC_DIR must be empty at start; MODEL_CACHE_DIR belongs to inference/cachedir.py
+    (checked if set, else a fresh one in tmpfs), which also removes both kinds when the master exits
+    and those of masters killed with SIGKILL."""
+    from inference import cachedir
+
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.makedirs(metrics_dir, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(cachedir.fresh("recsys-metrics-"))
+    cachedir.export_for_workers(os.environ)
 
 
 def post_fork(server, worker):
@@ -108,5 +85,6 @@ def child_exit(server, worker):
 
 
 def on_exit(server):
-    for path in _created_dirs:
-        shutil.rmtree(path, ignore_errors=True)
+    from inference import cachedir
+
+    cachedir.remove_created()

@@ -9,9 +9,11 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
+from common import stackenv
 from common.bundle import TOP_K
 from common.recommend import Recommender
 from common.redisconf import RedisSettings, RedisUnavailable, connect
@@ -19,8 +21,10 @@ from common.weightcache import WeightCacheError, WeightStore
 from trainer import artifacts
 from trainer.config import ModelConfig, ServiceConfig
 from trainer.evaluate import format_report
-from trainer.pipeline import DataSource, run_evaluation, train_and_save
+from trainer.loaders.source import DataSource
+from trainer.pipeline import run_evaluation, train_and_save
 from trainer.publish import GateRejected, publish
+from trainer.synthetic.presets import DEFAULTS, PRESETS, resolve_params
 
 log = logging.getLogger("trainer")
 
@@ -30,9 +34,7 @@ class UsageError(ValueError):
 
 
 def _source(args) -> DataSource:
-    if args.movielens:
-        return DataSource(Path(args.movielens), "movielens")
-    return DataSource(Path(args.data_dir), "simulator")
+    return DataSource.from_dirs(args.data_dir, args.movielens)
 
 
 def _model_config(args) -> ModelConfig:
@@ -46,10 +48,33 @@ def _store(keep: int | None = None) -> WeightStore:
     return WeightStore(client, prefix=settings.prefix, keep=keep or ServiceConfig.from_env().keep_versions)
 
 
-def cmd_generate(args) -> int:
-    from trainer.generate import generate
+def parse_overrides(items: list[str]) -> dict:
+    """--set NAME=VALUE items -> {name: value}; a value is an int, else a float, else the text."""
+    overrides = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
+        text = text.strip()
+        for kind in (int, float, str):
+            try:
+                overrides[name.strip()] = kind(text)
+                break
+            except ValueError:
+                pass
+    return overrides
 
-    summary = generate(args.preset, Path(args.out), seed=args.seed)
+
+def cmd_generate(args) -> int:
+    from trainer.synthetic.generate import generate
+
+    overrides = parse_overrides(args.set)
+    try:
+        resolve_params(args.preset, **overrides)  # an unknown preset or parameter, before any work
+    except TypeError as error:
+        raise UsageError(str(error)) from None
+    out = Path(args.out) if args.out else Path("data/generated") / args.preset
+    summary = generate(args.preset, out, seed=args.seed, progress=log.info, **overrides)
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -167,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "(TRAIN_MAX_MALFORMED, default 0.05)")
 
     p = commands.add_parser("generate-data", help="write a synthetic data set in the simulator's formats")
-    p.add_argument("--preset", default="default", help="small, default or full")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--preset", default="default", help=f"{', '.join(PRESETS)} (default: default)")
+    p.add_argument("--out", help="output directory (default: data/generated/<preset>)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help=f"override a generator parameter ({', '.join(sorted({**DEFAULTS, **PRESETS['small']}))})")
     p.set_defaults(func=cmd_generate)
 
     p = commands.add_parser("train", help="evaluate on a held-out split, fit on all data, save the model")
@@ -210,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:  # beside a running `make up`, reach its Redis with no settings (common/stackenv.py)
+        os.environ.update({k: v for k, v in stackenv.environ().items() if k not in os.environ})
+    except (OSError, ValueError) as error:
+        print(f"trainer: {error}", file=sys.stderr)
+        return 1
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from common.envconfig import env_value
+
+
+# Settings the trainer shares with other programs keep their shared name.
+ENV_NAMES = {"event_protocol": "EVENT_PROTOCOL"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class ModelConfig:
     eval_fit_users: int = 200_000      # the evaluation fit sees at most this many users (a random sample)
     top_k: int = 20                    # length of the precomputed list per known user
     max_malformed: float = 0.05        # a file with a larger share of malformed lines stops training
+    window_days: float = 0.0           # train on the events of the last this many days before the newest (0: all)
+    event_protocol: str = "f2023"      # EVENT_PROTOCOL: f2023 (ratings 1-5) or s2026 (ratings 1-10, create_account)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "ModelConfig":
@@ -37,7 +43,8 @@ class ModelConfig:
         values = {}
         for field in fields(cls):
             default = getattr(cls, field.name)
-            values[field.name] = env_value(environ, f"TRAIN_{field.name.upper()}", default, type(default))
+            name = ENV_NAMES.get(field.name, f"TRAIN_{field.name.upper()}")
+            values[field.name] = env_value(environ, name, default, type(default))
         values.update({k: v for k, v in overrides.items() if v is not None})
         config = cls(**values)
         config.check()
@@ -52,6 +59,10 @@ class ModelConfig:
             raise ValueError("identity_weight must be in (0, 1]")
         if not 0 < self.test_fraction < 1 or not 0 <= self.cold_start_fraction < 1:
             raise ValueError("test_fraction must be in (0, 1) and cold_start_fraction in [0, 1)")
+        if self.event_protocol not in ("f2023", "s2026"):
+            raise ValueError(f"EVENT_PROTOCOL={self.event_protocol!r}: expected f2023 or s2026")
+        if self.window_days < 0:
+            raise ValueError(f"TRAIN_WINDOW_DAYS={self.window_days!r}: expected >= 0 (0: every event)")
         if not 0 <= self.max_malformed <= 1:
             raise ValueError(f"TRAIN_MAX_MALFORMED / --max-malformed {self.max_malformed!r}: expected "
                              f"a fraction in [0, 1] (0.05: at most 5% of a file's lines malformed)")
@@ -63,9 +74,6 @@ class ModelConfig:
         values.pop("max_malformed")
         return values
 
-    def with_(self, **changes) -> "ModelConfig":
-        return replace(self, **changes)
-
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -76,19 +84,22 @@ class ServiceConfig:
     movielens_dir: Path | None = None   # train on a MovieLens directory instead of simulator data
     model_dir: Path = Path("models/default")
     retrain_interval: float = 0.0      # seconds between looks for new event files; 0 = train once
+    retrain_min_events: int = 0        # also retrain as soon as this many new events arrived (0: off)
     keep_versions: int = 5
     force_publish: bool = False
 
     @classmethod
     def from_env(cls, environ=None) -> "ServiceConfig":
         environ = os.environ if environ is None else environ
-        movielens = environ.get("MOVIELENS_DIR")
+        # env_value reads an empty value as unset; an empty DATA_PRESET means "never generate".
+        never_generate = environ.get("DATA_PRESET") == ""
         return cls(
-            data_dir=Path(environ.get("DATA_DIR", str(cls.data_dir))),
-            data_preset=environ.get("DATA_PRESET", cls.data_preset),
-            movielens_dir=Path(movielens) if movielens else None,
-            model_dir=Path(environ.get("MODEL_DIR", str(cls.model_dir))),
+            data_dir=env_value(environ, "DATA_DIR", cls.data_dir, Path),
+            data_preset="" if never_generate else env_value(environ, "DATA_PRESET", cls.data_preset),
+            movielens_dir=env_value(environ, "MOVIELENS_DIR", cls.movielens_dir, Path),
+            model_dir=env_value(environ, "MODEL_DIR", cls.model_dir, Path),
             retrain_interval=env_value(environ, "RETRAIN_INTERVAL", cls.retrain_interval, float),
+            retrain_min_events=env_value(environ, "RETRAIN_MIN_EVENTS", cls.retrain_min_events, int),
             keep_versions=env_value(environ, "KEEP_VERSIONS", cls.keep_versions, int),
-            force_publish=environ.get("FORCE_PUBLISH", "") in ("1", "true", "yes"),
+            force_publish=env_value(environ, "FORCE_PUBLISH", cls.force_publish, bool),
         )

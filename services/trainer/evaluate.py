@@ -18,9 +18,9 @@ import pandas as pd
 
 from trainer import metrics
 from trainer.config import ModelConfig
-from trainer.features import FeatureSpace, build_feature_space, interaction_matrix
-from trainer.ranking import top_k
-from trainer.train import fit, item_representations, user_vectors
+from trainer.features import build_feature_space, interaction_matrix
+from trainer.fit import fit, item_representations, user_vectors
+from trainer.ranking import popularity_biases, top_k
 
 log = logging.getLogger(__name__)
 KS = (10, 20)
@@ -77,13 +77,6 @@ def _truth(frame: pd.DataFrame, users: np.ndarray) -> dict:
 
 def _ranked(users: np.ndarray, indices: np.ndarray, movie_ids: np.ndarray) -> dict:
     return {int(user): [movie_ids[i] for i in row if i >= 0] for user, row in zip(users, indices)}
-
-
-def popularity_biases(space: FeatureSpace, positives: pd.DataFrame) -> np.ndarray:
-    counts = np.bincount(space.item_index(positives["movie_id"].to_numpy()).clip(0), minlength=space.n_items)
-    counts = counts.astype(np.float32)
-    # A tiny, fixed tie-break keeps the ranking deterministic among equally popular items.
-    return np.log1p(counts) - np.arange(space.n_items, dtype=np.float32) * 1e-9
 
 
 def evaluate(frame: pd.DataFrame, users: pd.DataFrame, movies: pd.DataFrame, config: ModelConfig) -> dict:

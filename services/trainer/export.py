@@ -12,10 +12,9 @@ from tqdm import tqdm
 
 from common.bundle import ModelBundle
 from trainer.config import ModelConfig
-from trainer.evaluate import popularity_biases
 from trainer.features import FeatureSpace, interaction_matrix
-from trainer.ranking import top_k
-from trainer.train import item_representations, user_vectors
+from trainer.fit import item_representations, user_vectors
+from trainer.ranking import popularity_biases, top_k
 
 log = logging.getLogger(__name__)
 POPULAR_LENGTH = 1000

@@ -10,45 +10,15 @@ from pathlib import Path
 from common.bundle import ModelBundle
 from trainer import artifacts
 from trainer.config import ModelConfig
-from trainer.dataset import DataFormatError, RawData, check_malformed
 from trainer.evaluate import evaluate, format_report
 from trainer.features import build_feature_space
+from trainer.fit import fit
 from trainer.interactions import Interactions, build_interactions
-from trainer.train import fit
+from trainer.loaders.frames import RawData
+from trainer.loaders.report import DataFormatError, check_malformed
+from trainer.loaders.source import DataSource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Simulator-format data (users.csv, movies.csv, events/*.log) or a MovieLens-100K directory."""
-
-    path: Path
-    kind: str  # "simulator" | "movielens"
-
-    def input_files(self) -> list[Path]:
-        if self.kind == "movielens":
-            names = ("u.data", "u.user", "u.item", "u.genre")
-            return [self.path / n for n in names if (self.path / n).exists()]
-        files = [self.path / n for n in ("users.csv", "movies.csv") if (self.path / n).exists()]
-        return files + sorted((self.path / "events").glob("*.log"))
-
-    def has_data(self) -> bool:
-        if self.kind == "movielens":
-            return (self.path / "u.data").exists()
-        return any((self.path / "events").glob("*.log"))
-
-    def load(self):
-        if self.kind == "movielens":
-            from trainer.movielens import load_movielens
-
-            return load_movielens(self.path)
-        from trainer.tables import load_simulator_dir
-
-        return load_simulator_dir(self.path)
-
-    def fingerprint(self, config: ModelConfig) -> str:
-        return artifacts.fingerprint(self.input_files(), dict(config.fingerprint_fields(), source=self.kind))
 
 
 @dataclass(frozen=True)
@@ -60,7 +30,7 @@ class TrainingResult:
 def load_checked(source: DataSource, config: ModelConfig) -> RawData:
     """Load, log what each file held and skipped, and stop (DataFormatError) on a file with more
     malformed lines than config.max_malformed allows."""
-    raw = source.load()
+    raw = source.load(config)
     for report in raw.reports:
         log.info("%s", report.summary())
     check_malformed(raw.reports, config.max_malformed)

@@ -1,13 +1,16 @@
-"""Top-k item indices for many users at once, with each user's seen items excluded."""
+"""Ranking items: top-k item indices for many users at once (each user's seen items excluded), and
+the popularity ranking that is the baseline and the fallback."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from common.topk import BLOCK, best_unordered
+from trainer.features import FeatureSpace
 
 
 def top_k(
@@ -56,3 +59,12 @@ def top_k(
             if progress is not None:
                 progress(min(batch_size, n_users - start))
     return result
+
+
+def popularity_biases(space: FeatureSpace, positives: pd.DataFrame) -> np.ndarray:
+    """float32 (n_items,) scores that rank `space`'s items by their number of positives (log1p),
+    most first; items without any come last, in index order."""
+    counts = np.bincount(space.item_index(positives["movie_id"].to_numpy()).clip(0), minlength=space.n_items)
+    counts = counts.astype(np.float32)
+    # A tiny, fixed tie-break keeps the ranking deterministic among equally popular items.
+    return np.log1p(counts) - np.arange(space.n_items, dtype=np.float32) * 1e-9

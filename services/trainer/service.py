@@ -3,8 +3,10 @@
 On start: generate the preset data if the data directory is empty; reuse the saved model when the
 data fingerprint and config are unchanged, else train; publish unless Redis already serves this
 model. Then keep watching: every RETRAIN_INTERVAL seconds (if set) look for new event files and
-retrain; every few seconds make sure Redis still has a current version (a Redis that lost its
-data gets the model again).
+retrain, and retrain at once when RETRAIN_MIN_EVENTS new events (if set) have arrived (counted
+from the event files' growth in bytes at the newest file's average line length: cheap, and a
+merged or moved file changes nothing); every few seconds make sure Redis still has a current
+version (a Redis that lost its data gets the model again). A retrained model goes through the gate.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from common.redisconf import RedisSettings, RedisUnavailable, connect, explain
 from common.weightcache import WeightCacheError, WeightStore
 from trainer import artifacts
 from trainer.config import ModelConfig, ServiceConfig
-from trainer.dataset import DataFormatError
-from trainer.pipeline import DataSource, train_and_save
+from trainer.loaders.report import DataFormatError
+from trainer.loaders.source import MOVIELENS, DataSource
+from trainer.pipeline import train_and_save
 from trainer.publish import GateRejected, current_fingerprint, publish
 
 log = logging.getLogger(__name__)
@@ -40,18 +43,12 @@ def connect_with_retry(settings: RedisSettings, stop: threading.Event, max_delay
     raise SystemExit(0)
 
 
-def source_for(config: ServiceConfig) -> DataSource:
-    if config.movielens_dir is not None:
-        return DataSource(config.movielens_dir, "movielens")
-    return DataSource(config.data_dir, "simulator")
-
-
 def ensure_data(source: DataSource, config: ServiceConfig) -> None:
     if source.has_data():
         return
-    if source.kind == "movielens" or not config.data_preset:
+    if source.kind == MOVIELENS or not config.data_preset:
         raise FileNotFoundError(f"{source.path}: no data found and no DATA_PRESET to generate it from")
-    from trainer.generate import generate
+    from trainer.synthetic.generate import generate
 
     log.info("no data in %s: generating preset %r", source.path, config.data_preset)
     summary = generate(config.data_preset, source.path)
@@ -78,14 +75,35 @@ def ensure_published(saved: artifacts.SavedModel, store: WeightStore, force: boo
         log.error("not published: %s", error)
 
 
+def event_bytes(source: DataSource) -> int:
+    return sum(f.stat().st_size for f in (source.path / "events").glob("*.log")) if source.kind != MOVIELENS else 0
+
+
+def line_bytes(source: DataSource, sample: int = 65536) -> float:
+    """Average bytes per line of the newest event file's last `sample` bytes (70 if none)."""
+    files = sorted((source.path / "events").glob("*.log"), key=lambda f: f.stat().st_mtime) if source.kind != MOVIELENS else []
+    for newest in reversed(files):
+        with open(newest, "rb") as handle:
+            handle.seek(max(0, newest.stat().st_size - sample))
+            data = handle.read()
+        if data.count(b"\n") > 1:
+            return len(data) / data.count(b"\n")
+    return 70.0
+
+
+def new_events(source: DataSource, since_bytes: int) -> int:
+    return int(max(0, event_bytes(source) - since_bytes) / line_bytes(source))
+
+
 def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     settings = RedisSettings.from_env()
-    source = source_for(service)
+    source = DataSource.from_dirs(service.data_dir, service.movielens_dir)
     ensure_data(source, service)
     saved = ensure_model(source, service, model)
     store = WeightStore(connect_with_retry(settings, stop), prefix=settings.prefix, keep=service.keep_versions)
-    last_training = time.monotonic()
+    last_training, trained_bytes = time.monotonic(), event_bytes(source)
+    watching = service.retrain_interval > 0 or service.retrain_min_events > 0
     rejected_fingerprint = None
     while not stop.is_set():
         try:
@@ -97,14 +115,22 @@ def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | No
         except (redis.RedisError, WeightCacheError) as error:
             log.warning("%s", explain(error, settings) if isinstance(error, redis.RedisError) else error)
         stop.wait(min(CHECK_INTERVAL, service.retrain_interval) if service.retrain_interval > 0 else CHECK_INTERVAL)
-        if service.retrain_interval > 0 and time.monotonic() - last_training >= service.retrain_interval:
-            last_training = time.monotonic()
-            if source.fingerprint(model) != saved.meta.get("fingerprint"):
-                log.info("new data in %s: retraining", source.path)
-                try:
-                    saved = ensure_model(source, service, model)
-                except DataFormatError as error:  # tried again at the next interval
-                    log.error("not retrained, the current model stays: %s", error)
+        if not watching or stop.is_set():
+            continue
+        due = service.retrain_interval > 0 and time.monotonic() - last_training >= service.retrain_interval
+        arrived = new_events(source, trained_bytes) if service.retrain_min_events > 0 else 0
+        if not due and not (service.retrain_min_events > 0 and arrived >= service.retrain_min_events):
+            continue
+        last_training = time.monotonic()
+        if source.fingerprint(model) != saved.meta.get("fingerprint"):
+            log.info("new data in %s (about %d new events): retraining", source.path, arrived)
+            bytes_before = event_bytes(source)
+            try:
+                saved = ensure_model(source, service, model)
+                trained_bytes = bytes_before
+                log.info("retrained in %.1f s", time.monotonic() - last_training)
+            except DataFormatError as error:  # tried again at the next interval
+                log.error("not retrained, the current model stays: %s", error)
 
 
 def run_forever() -> None:

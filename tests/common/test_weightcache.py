@@ -3,7 +3,6 @@
 import multiprocessing
 import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ def sample_arrays(seed=0, n=50):
 
 
 def test_round_trip_preserves_arrays_and_metadata(redis_client):
-    store = WeightStore(redis_client, prefix="t", chunk_size=64)  # many small chunks
+    store = WeightStore(redis_client, prefix="test-t", chunk_size=64)  # many small chunks
     arrays = sample_arrays()
     version = store.publish(arrays, {"metrics": {"p": 0.5}})
     manifest, loaded = store.fetch()
@@ -34,16 +33,16 @@ def test_round_trip_preserves_arrays_and_metadata(redis_client):
 
 
 def test_no_pickle_dtypes_are_refused(redis_client):
-    store = WeightStore(redis_client, prefix="t")
+    store = WeightStore(redis_client, prefix="test-t")
     with pytest.raises(ValueError, match="cannot be published"):
         store.publish({"objects": np.array([{"a": 1}], dtype=object)})
     assert store.current_version() is None
 
 
 def test_corrupted_chunk_is_detected(redis_client):
-    store = WeightStore(redis_client, prefix="t", chunk_size=128)
+    store = WeightStore(redis_client, prefix="test-t", chunk_size=128)
     version = store.publish(sample_arrays())
-    key = f"t:v:{version}:a:vectors:1"
+    key = f"test-t:v:{version}:a:vectors:1"
     data = bytearray(redis_client.get(key))
     data[3] ^= 0xFF
     redis_client.set(key, bytes(data))
@@ -52,19 +51,19 @@ def test_corrupted_chunk_is_detected(redis_client):
 
 
 def test_missing_chunk_and_tampered_shape_are_detected(redis_client):
-    store = WeightStore(redis_client, prefix="t", chunk_size=128)
+    store = WeightStore(redis_client, prefix="test-t", chunk_size=128)
     version = store.publish(sample_arrays())
-    redis_client.delete(f"t:v:{version}:a:ids:0")
+    redis_client.delete(f"test-t:v:{version}:a:ids:0")
     with pytest.raises(WeightIntegrityError, match="missing"):
         store.fetch(version)
-    manifest = redis_client.get(f"t:v:{version}:manifest").replace(b"[50, 8]", b"[51, 8]")
-    redis_client.set(f"t:v:{version}:manifest", manifest)
+    manifest = redis_client.get(f"test-t:v:{version}:manifest").replace(b"[50, 8]", b"[51, 8]")
+    redis_client.set(f"test-t:v:{version}:manifest", manifest)
     with pytest.raises(WeightIntegrityError, match="needs .* bytes"):
         store.fetch(version)
 
 
 def test_rollback_moves_the_pointer_back_and_forth(redis_client):
-    store = WeightStore(redis_client, prefix="t")
+    store = WeightStore(redis_client, prefix="test-t")
     first = store.publish(sample_arrays(1))
     second = store.publish(sample_arrays(2))
     assert store.current_version() == second
@@ -84,10 +83,10 @@ def test_rollback_moves_the_pointer_back_and_forth(redis_client):
 
 
 def test_keeps_only_the_last_k_versions_but_never_the_current(redis_client):
-    store = WeightStore(redis_client, prefix="t", keep=2)
+    store = WeightStore(redis_client, prefix="test-t", keep=2)
     versions = [store.publish(sample_arrays(i)) for i in range(4)]
     assert store.versions() == versions[-2:]
-    assert not list(redis_client.scan_iter(match=f"t:v:{versions[0]}:*"))
+    assert not list(redis_client.scan_iter(match=f"test-t:v:{versions[0]}:*"))
     store.rollback(to=versions[2])
     store.publish(sample_arrays(9), make_current=False)
     assert store.current_version() == versions[2]
@@ -110,11 +109,11 @@ def _publish_and_die(port, username, password):
 
     weightcache.encode_array = encode_then_die
     client = redis.Redis(host="127.0.0.1", port=port, username=username, password=password)
-    weightcache.WeightStore(client, prefix="t", chunk_size=64).publish(sample_arrays(7))
+    weightcache.WeightStore(client, prefix="test-t", chunk_size=64).publish(sample_arrays(7))
 
 
 def test_publisher_killed_midway_leaves_pointer_and_next_publish_cleans_up(redis_server, redis_client):
-    store = WeightStore(redis_client, prefix="t")
+    store = WeightStore(redis_client, prefix="test-t")
     good = store.publish(sample_arrays(1))
     process = multiprocessing.get_context("fork").Process(target=_publish_and_die, args=(redis_server.port, redis_server.username, redis_server.password))
     process.start()
@@ -123,17 +122,17 @@ def test_publisher_killed_midway_leaves_pointer_and_next_publish_cleans_up(redis
     assert store.current_version() == good
     assert store.versions() == [good]
     partial = store.pending_versions()
-    assert len(partial) == 1 and list(redis_client.scan_iter(match=f"t:v:{partial[0]}:*"))
+    assert len(partial) == 1 and list(redis_client.scan_iter(match=f"test-t:v:{partial[0]}:*"))
     np.testing.assert_array_equal(store.fetch()[1]["vectors"], sample_arrays(1)["vectors"])
     newer = store.publish(sample_arrays(2))
     assert store.pending_versions() == []
-    assert not list(redis_client.scan_iter(match=f"t:v:{partial[0]}:*"))
+    assert not list(redis_client.scan_iter(match=f"test-t:v:{partial[0]}:*"))
     assert store.current_version() == newer
 
 
 def test_wrong_password_and_unreachable_redis_give_one_line_errors(redis_server):
     from common.redisconf import RedisSettings, RedisUnavailable, connect
-    from tests.support.processes import free_port
+    from harness.ports import free_port
 
     wrong = RedisSettings(port=redis_server.port, password="nope")
     with pytest.raises(RedisUnavailable, match="refused the password: check REDIS_PASSWORD") as info:

@@ -1,25 +1,31 @@
-"""An inference app (Flask test client) following a real redis-server."""
+"""An inference app (Flask test client) following a real redis-server, and metric readings.
+
+Every prefix a test uses starts with `test-`: the service user may touch nothing else but `recsys`.
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from common.weightcache import WeightStore
+from harness.bundles import make_bundle
+from harness.waiting import wait_until
 from inference.app import create_app
 from inference.config import InferenceConfig
-from tests.support.bundles import make_bundle
 
 
-def wait_until(condition, timeout=10.0, interval=0.02, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+def _sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def metric():
+    """metric(name, **labels): the current value of one sample (0 before it first counts). The
+    registry is shared by every app a test process makes: compare values, never presence."""
+    return _sample
 
 
 @pytest.fixture
@@ -46,7 +52,7 @@ def make_app(settings, tmp_path):
         return app
 
     yield factory
-    for app in apps:
+    for app in apps:  # stopped and joined: no watcher of this test loads or counts during the next one
         app.extensions["model_watcher"].stop()
 
 
@@ -60,5 +66,5 @@ def ready_app(make_app, store, bundle):
     app_version = store.publish(bundle.to_arrays(), {"metrics": {}})
     app = make_app()
     app.config["TEST_FIRST_VERSION"] = app_version
-    wait_until(lambda: app.extensions["model_holder"].model is not None, message="first model load")
+    assert wait_until(lambda: app.extensions["model_holder"].version, 10.0, "the first model load") == app_version
     return app

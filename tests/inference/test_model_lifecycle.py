@@ -1,28 +1,37 @@
-"""Hot swaps, refused versions and Redis outages, as one worker's watcher sees them."""
+"""Hot swaps, refused versions and Redis outages, as one worker's app sees them (watcher, loader,
+manager and routes together, on a real Redis)."""
 
 import threading
 import time
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.weightcache import WeightStore
-from inference import metrics
-from tests.inference.conftest import wait_until
-from tests.support.bundles import make_bundle
-from tests.support.processes import RedisServer
+from harness.bundles import make_bundle
+from harness.redis_server import RedisServer
+from harness.waiting import wait_until
+
+FAILURES = "recsys_model_load_failures_total"
 
 
 def serving(app):
     return app.extensions["model_holder"].version
 
 
-def failures(reason):
-    return metrics.MODEL_LOAD_FAILURES.labels(reason=reason)._value.get()
+def scraped(client, name, **labels):
+    """One sample's value as GET /metrics shows it (0 when absent)."""
+    for family in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True)):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
 
 
-def test_hot_swap_while_requests_run_never_fails(ready_app, store):
+def test_hot_swap_while_requests_run_never_fails(ready_app, store, metric):
     client = ready_app.test_client()
+    loads = metric("recsys_model_loads_total")
     statuses, versions, stop = [], set(), threading.Event()
 
     def loop():
@@ -39,13 +48,17 @@ def test_hot_swap_while_requests_run_never_fails(ready_app, store):
     try:
         first = serving(ready_app)
         second = store.publish(make_bundle(seed=1).to_arrays())
-        wait_until(lambda: serving(ready_app) == second, timeout=2.0, message="swap to the new version within 2 s")
-        wait_until(lambda: second in versions, timeout=2.0, message="an answer from the new version")
+        wait_until(lambda: serving(ready_app) == second, 2.0, "the swap to the new version")
+        wait_until(lambda: second in versions, 2.0, "an answer from the new version")
     finally:
         stop.set()
         worker.join()
     assert statuses and set(statuses) == {200}
     assert versions == {first, second}
+    assert metric("recsys_model_loads_total") == loads + 1
+    assert metric("recsys_model_version") == 2
+    cache_dir = ready_app.config["INFERENCE"].cache_dir
+    assert (cache_dir / second).is_dir() and not (cache_dir / first).exists()  # the old files went after the swap
 
 
 def corrupt_chunk(client, prefix, version):
@@ -55,18 +68,21 @@ def corrupt_chunk(client, prefix, version):
     client.set(key, bytes(data))
 
 
-def test_corrupted_version_is_refused_and_counted(ready_app, store, settings):
-    before = failures("integrity")
+def test_corrupted_version_is_refused_and_counted(ready_app, store, settings, metric):
+    client = ready_app.test_client()
+    before, scraped_before = metric(FAILURES, reason="integrity"), scraped(client, FAILURES, reason="integrity")
     version = store.publish(make_bundle(seed=2).to_arrays(), make_current=False)
     corrupt_chunk(store.client, settings.prefix, version)
     store.set_current(version)
-    wait_until(lambda: failures("integrity") == before + 1, timeout=3.0, message="the failed load to be counted")
+    wait_until(lambda: metric(FAILURES, reason="integrity") == before + 1, 3.0, "the failed load to be counted")
     first = ready_app.config["TEST_FIRST_VERSION"]
     assert serving(ready_app) == first
-    client = ready_app.test_client()
     assert client.get("/recommend/1").headers["X-Model-Version"] == first
     assert client.get("/readyz").status_code == 200
-    assert 'recsys_model_load_failures_total{reason="integrity"}' in client.get("/metrics").get_data(as_text=True)
+    assert scraped(client, FAILURES, reason="integrity") == scraped_before + 1
+    assert version in ready_app.extensions["model_manager"].refused
+    time.sleep(0.5)  # more than two looks at the pointer: a refused version is not fetched again
+    assert metric(FAILURES, reason="integrity") == before + 1
 
 
 @pytest.mark.parametrize(
@@ -77,7 +93,7 @@ def test_corrupted_version_is_refused_and_counted(ready_app, store, settings):
         "nan_vectors",
     ],
 )
-def test_invalid_models_are_refused(ready_app, store, breakage):
+def test_invalid_models_are_refused(ready_app, store, breakage, metric):
     arrays = make_bundle(seed=3).to_arrays()
     if breakage == "ids_do_not_match":
         arrays["known_topk"] = arrays["known_topk"] + 1000
@@ -85,19 +101,21 @@ def test_invalid_models_are_refused(ready_app, store, breakage):
         arrays["feature_vectors"] = np.zeros((arrays["feature_vectors"].shape[0], 3), np.float32)
     else:
         arrays["item_vectors"] = np.full_like(arrays["item_vectors"], np.nan)
-    before = failures("invalid")
-    store.publish(arrays)
-    wait_until(lambda: failures("invalid") == before + 1, timeout=3.0, message="the refused load to be counted")
+    before = metric(FAILURES, reason="invalid")
+    version = store.publish(arrays)
+    wait_until(lambda: metric(FAILURES, reason="invalid") == before + 1, 3.0, "the refused load to be counted")
     assert serving(ready_app) == ready_app.config["TEST_FIRST_VERSION"]
+    assert version in ready_app.extensions["model_manager"].refused
+    assert not (ready_app.config["INFERENCE"].cache_dir / version).exists()  # refused before it reached the disk
 
 
 def test_redis_outage_keeps_serving_and_reconnects(make_app, tmp_path):
     server = RedisServer(tmp_path / "own-redis").start()
-    settings = server.settings(prefix="outage")
+    settings = server.settings(prefix="test-outage")
     try:
-        first = WeightStore(settings.client(), prefix="outage").publish(make_bundle().to_arrays())
+        first = WeightStore(settings.client(), prefix=settings.prefix).publish(make_bundle().to_arrays())
         app = make_app(redis=settings, poll_interval=0.2)
-        wait_until(lambda: serving(app) == first, message="first load")
+        wait_until(lambda: serving(app) == first, 10.0, "the first load")
         client = app.test_client()
         server.stop()
         for user_id in range(1, 300, 7):  # known, table and unknown users while Redis is gone
@@ -106,9 +124,9 @@ def test_redis_outage_keeps_serving_and_reconnects(make_app, tmp_path):
         assert client.get("/recommend/123456789").status_code == 200
         assert client.get("/readyz").status_code == 200
         server.start()  # same port, empty: its counter starts again at 1
-        second = WeightStore(settings.client(), prefix="outage").publish(make_bundle(seed=5).to_arrays())
+        second = WeightStore(settings.client(), prefix=settings.prefix).publish(make_bundle(seed=5).to_arrays())
         assert second.split("-")[0] == first.split("-")[0] == "v1" and second != first
-        wait_until(lambda: serving(app) == second, timeout=5.0, message="the new publish after the restart")
+        wait_until(lambda: serving(app) == second, 5.0, "the new publish after the restart")
         expected = ",".join(make_bundle(seed=5).movie_ids[make_bundle(seed=5).known_topk[0]])
         assert client.get("/recommend/1").get_data(as_text=True) == expected
     finally:

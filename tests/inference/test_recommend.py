@@ -1,9 +1,11 @@
 """GET /recommend/<userid> through the Flask app, with the model loaded from a real Redis."""
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from common.bundle import TOP_K
-from tests.support.bundles import seen_items
+from harness.bundles import seen_items
+from harness.waiting import wait_until
 
 
 def ids_of(response):
@@ -79,15 +81,45 @@ def test_not_ready_before_any_version_is_published(make_app):
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
 
 
-def test_readyz_names_the_version_and_metrics_are_exposed(ready_app):
-    client = ready_app.test_client()
-    assert client.get("/readyz").get_data(as_text=True) == ready_app.config["TEST_FIRST_VERSION"]
+def scrape(client) -> dict[tuple, float]:
+    """GET /metrics as {(sample name, sorted label pairs): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.get_data(as_text=True)) for sample in family.samples}
+
+
+def test_readyz_names_the_version(ready_app):
+    response = ready_app.test_client().get("/readyz")
+    assert response.get_data(as_text=True) == response.headers["X-Model-Version"] == ready_app.config["TEST_FIRST_VERSION"]
+
+
+def test_metrics_count_what_happened(make_app, store, bundle):
+    """Compared before and after: every app of the test process shares one registry."""
+    before_load = scrape(make_app(start_watcher=False).test_client())
+    version = store.publish(bundle.to_arrays())
+    app = make_app()
+    wait_until(lambda: app.extensions["model_holder"].version == version, 10.0, "the first model load")
+    client = app.test_client()
+    before = scrape(client)
+    assert before[("recsys_model_loads_total", ())] == before_load.get(("recsys_model_loads_total", ()), 0) + 1
+    assert before[("recsys_model_version", ())] == 1
     client.get("/recommend/1")
     client.get("/recommend/999999999")
-    body = client.get("/metrics").get_data(as_text=True)
-    assert 'recsys_requests_total{route="/recommend/<path:raw_id>",status="200"}' in body
-    assert 'recsys_recommendations_total{kind="known"}' in body
-    assert 'recsys_recommendations_total{kind="popularity"}' in body
-    assert "recsys_request_seconds_bucket" in body and 'le="0.001"' in body and 'le="0.8"' in body
-    assert "recsys_model_version 1.0" in body
-    assert "recsys_model_loads_total" in body
+    client.get("/recommend/x")
+    after = scrape(client)
+
+    def delta(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    route = "/recommend/<path:raw_id>"
+    assert delta("recsys_requests_total", route=route, status="200") == 2
+    assert delta("recsys_requests_total", route=route, status="400") == 1
+    assert delta("recsys_recommendations_total", kind="known") == 1
+    assert delta("recsys_recommendations_total", kind="popularity") == 1
+    assert delta("recsys_recommendations_total", kind="table") == 0
+    assert delta("recsys_request_seconds_count", route=route) == 3
+    assert delta("recsys_request_seconds_bucket", route=route, le="0.8") == 3  # answered within the budget
+    assert ("recsys_request_seconds_bucket", (("le", "0.001"), ("route", route))) in after
+    assert delta("recsys_model_loads_total") == 0 and after[("recsys_model_version", ())] == 1

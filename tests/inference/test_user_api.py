@@ -3,8 +3,9 @@
 import time
 
 from common.bundle import TOP_K
-from tests.inference.conftest import wait_until
-from tests.support.user_api import FakeUserAPI
+from harness.ports import free_port
+from harness.user_api import FakeUserAPI
+from harness.waiting import wait_until
 
 
 def answer(client, user_id):
@@ -17,7 +18,7 @@ def answer(client, user_id):
 
 def ready(make_app, **overrides):
     app = make_app(**overrides)
-    wait_until(lambda: app.extensions["model_holder"].model is not None, message="model load")
+    wait_until(lambda: app.extensions["model_holder"].model is not None, 10.0, "the first model load")
     return app
 
 
@@ -54,8 +55,6 @@ def test_slow_hanging_or_garbage_api_falls_back_within_300ms(make_app, store, bu
 
 
 def test_api_down_opens_the_circuit_breaker(make_app, store, bundle):
-    from tests.support.processes import free_port
-
     store.publish(bundle.to_arrays())
     app = ready(make_app, user_api_url=f"http://127.0.0.1:{free_port()}")
     client = app.test_client()

@@ -1,31 +1,31 @@
 """The nginx config (nginx/templates/recsys.conf.template) on a real nginx.
 
-Real nginx in the foreground, rendered by scripts/render_nginx.py with free ports, in front of
-two tiny HTTP backends running in this process. The backends only stand in for the replicas
+Real nginx in the foreground, started from the stack description (harness.stack.Stack with only
+its nginx) on free ports, in front of two tiny HTTP backends running in this process, listening
+where the description's replicas would. The backends only stand in for the replicas
 so the config's behaviour can be checked; the real replicas are tested end to end elsewhere.
 """
 
 from __future__ import annotations
 
 import http.client
-import signal
 import socket
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from scripts import render_nginx
-from tests.support.processes import free_port, wait_for_port
+from harness import nginx as render_nginx
+from harness.ports import free_port
+from harness.stack import Stack as StackPrograms
+from harness.waiting import wait_for_port
 
 
 class Backend:
     """A stand-in replica: answers GET with its name, or 503, or stalls, or is gone."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, port: int = 0):
         self.name = name
         self.mode = "ok"  # ok | 503 | slow | held (answers once `release` is set, at most after 0.24 s)
         self.release = threading.Event()
@@ -80,7 +80,7 @@ class Backend:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -109,8 +109,10 @@ def assert_one_liner(body: str) -> None:
 
 
 class Stack:
-    def __init__(self, run_dir: Path, port: int, status_port: int, backends: list[Backend], proc: subprocess.Popen):
-        self.run_dir, self.port, self.status_port, self.backends, self.proc = run_dir, port, status_port, backends, proc
+    def __init__(self, programs: StackPrograms, backends: list[Backend]):
+        self.programs, self.backends = programs, backends
+        self.port, self.status_port = programs.port, programs.status_port
+        self.proc = programs.nginx.proc
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None, port: int | None = None,
                 host: str = "127.0.0.1", body: bytes | None = None, source: str | None = None):
@@ -131,31 +133,19 @@ class Stack:
 @pytest.fixture
 def start_stack(tmp_path):
     """Start nginx (with these overload limits, or the defaults) in front of two stand-in replicas."""
-    backends, procs = [], []
+    backends, started = [], []
 
     def start(limits: dict[str, str] | None = None) -> Stack:
-        backends.extend([Backend("a"), Backend("b")])
-        port, status_port = free_port(), free_port()
-        conf = render_nginx.render_local_config(tmp_path, port, [b.port for b in backends], status_port,
-                                                limits=limits or render_nginx.traffic_limits({}, replicas=2))
-        proc = subprocess.Popen(
-            [render_nginx.nginx_binary(), "-c", str(conf), "-e", str(tmp_path / "logs" / "nginx-error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        procs.append(proc)
-        wait_for_port(port, timeout=10, proc=proc)
-        wait_for_port(status_port, timeout=10, proc=proc)
-        return Stack(tmp_path, port, status_port, backends, proc)
+        programs = StackPrograms(tmp_path / f"nginx-{len(started)}", replicas=2, kinds=("nginx",),
+                                 limits=limits or render_nginx.traffic_limits({}, replicas=2))
+        backends.extend([Backend(name, port) for name, port in zip("ab", programs.settings.replica_ports)])
+        started.append(programs.start())
+        wait_for_port(programs.status_port, timeout=10, proc=programs.nginx.proc)
+        return Stack(programs, backends[-2:])
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # fast shutdown; workers exit with the master
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+    for programs in started:
+        programs.close()
     for b in backends:
         b.stop()
 

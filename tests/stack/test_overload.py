@@ -17,10 +17,11 @@ import sys
 import pytest
 
 from common.weightcache import WeightStore
-from scripts.render_nginx import traffic_limits
-from tests.support.bundles import make_bundle
-from tests.support.processes import ROOT, process_tree
-from tests.support.stack import Stack
+from harness.nginx import traffic_limits
+from harness.bundles import make_bundle
+from harness.paths import ROOT
+from harness.processes import process_tree
+from harness.stack import Stack
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ def pinned_stack(tmp_path_factory):
     finally:
         os.sched_setaffinity(0, cores)
     try:
-        version = WeightStore(stack.redis.client(), prefix="recsys").publish(
+        version = WeightStore(stack.admin(), prefix="recsys").publish(
             make_bundle(n_items=2000, n_known=6000).to_arrays())
         stack.wait_ready(version, timeout=60)
         yield stack, cores[1]
@@ -50,7 +51,7 @@ def test_three_times_capacity_for_30_s_is_shed_fast_and_recovers(pinned_stack, t
     stack, generator_core = pinned_stack
     processes = {"nginx": process_tree(stack.nginx.pid), **{r.name: process_tree(r.proc.pid) for r in stack.replicas}}
     result_path = tmp_path / "overload.json"
-    run = subprocess.run([sys.executable, str(ROOT / "loadtests" / "overload.py"), "--url", stack.url, "--factor", "3",
+    run = subprocess.run([sys.executable, "-m", "loadtests.overload", "--url", stack.url, "--factor", "3",
                           "--duration", "30", "--cpus", str(generator_core), "--json", str(result_path)],
                          capture_output=True, text=True, timeout=240, cwd=ROOT)
     print(run.stdout)

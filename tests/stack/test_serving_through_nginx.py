@@ -1,7 +1,9 @@
-"""End to end on real processes: trainer CLI -> redis-server -> two gunicorn replicas -> nginx.
+"""End to end on real processes: trainer CLI -> redis-server -> two gunicorn replicas -> nginx,
+started from the stack description (harness/stack.py).
 
-The model is trained by the real trainer on the `small` generated preset. The tests run in file
-order; the ones that break something (Redis, a replica) restore it before they end.
+The model is trained by the real trainer on the `small` generated preset. The tests may run in any
+order: the ones that break something (Redis, a replica, the current version) restore it in
+`finally`, and each loop test asserts a minimum number of requests as well as zero failures.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import requests
 
+from harness.answers import movie_ids
+from harness.loop import RequestLoop
+from harness.stack import Stack
+from harness.waiting import wait_until
+
 from common.bundle import TOP_K
 from common.weightcache import WeightStore
-from tests.support.loop import RequestLoop
-from tests.support.stack import Stack
-from tests.support.user_api import FakeUserAPI
+from harness.user_api import FakeUserAPI
 
 TRAINER = str(Path(sys.executable).parent / "trainer")
 pytestmark = pytest.mark.slow
@@ -70,7 +74,7 @@ def model(trained):
 @pytest.fixture(scope="module")
 def seen(trained):
     from trainer.interactions import build_interactions
-    from trainer.tables import load_simulator_dir
+    from trainer.loaders.tables import load_simulator_dir
 
     raw = load_simulator_dir(trained[0])
     frame = build_interactions(raw.watches, raw.ratings).frame
@@ -81,15 +85,11 @@ def get_ids(stack, user_id):
     response = requests.get(f"{stack.url}/recommend/{user_id}", timeout=2)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/plain")
-    body = response.text
-    assert "\n" not in body.strip() and " " not in body
-    ids = body.split(",")
-    assert 0 < len(ids) <= TOP_K and len(set(ids)) == len(ids)
-    return ids
+    return movie_ids(response.text)
 
 
 def store_for(stack):
-    return WeightStore(stack.redis.client(), prefix="recsys")
+    return WeightStore(stack.admin(), prefix="recsys")
 
 
 def test_known_users_get_valid_personal_lists_without_seen_movies(stack, model, seen):
@@ -142,7 +142,7 @@ def test_hot_swap_under_load_has_no_failed_request(stack, trained, model):
         loop.wait_for(50)
     print(f"hot swap: {loop.summary()}; all replicas on {new} {swapped_after:.2f} s after the publish command returned "
           f"({pointer_moved - published_at:.2f} s for the command)")
-    assert not loop.failures, loop.failures[:5]
+    loop.check(min_requests=100)
     assert {o.version for o in loop.outcomes} == {before, new}
 
 
@@ -153,25 +153,32 @@ def test_corrupted_version_is_refused_by_every_replica(stack):
     bad = store.publish(arrays, make_current=False)
     key = next(k for k in store.client.scan_iter(match=f"recsys:v:{bad}:a:item_vectors:*"))
     store.client.setrange(key, 10, b"\xff\xff\xff\xff")
-    store.set_current(bad)
-    deadline = time.monotonic() + 5
-    counted = []
-    while time.monotonic() < deadline:
-        counted = [
-            "recsys_model_load_failures_total{reason=\"integrity\"}" in requests.get(f"http://127.0.0.1:{r.port}/metrics", timeout=1).text
-            for r in stack.replicas
-        ]
-        if all(counted):
-            break
-        time.sleep(0.1)
-    assert all(counted), "every replica counts the failed load in /metrics"
-    assert [r.readyz() for r in stack.replicas] == [(200, good)] * len(stack.replicas)
-    assert requests.get(f"{stack.url}/recommend/1", timeout=2).headers["X-Model-Version"] == good
-    store.set_current(good)
+    before = [integrity_failures(r) for r in stack.replicas]
+    try:
+        store.set_current(bad)
+        deadline = time.monotonic() + 5
+        counted = []
+        while time.monotonic() < deadline:
+            counted = [integrity_failures(r) - b for r, b in zip(stack.replicas, before)]
+            if all(c >= 1 for c in counted):
+                break
+            time.sleep(0.1)
+        assert all(c >= 1 for c in counted), f"every replica counts the failed load in /metrics: {counted}"
+        assert [r.readyz() for r in stack.replicas] == [(200, good)] * len(stack.replicas)
+        assert requests.get(f"{stack.url}/recommend/1", timeout=2).headers["X-Model-Version"] == good
+    finally:
+        store.set_current(good)
+
+
+def integrity_failures(replica) -> float:
+    """recsys_model_load_failures_total{reason="integrity"} of one replica (0 before the first)."""
+    metric = 'recsys_model_load_failures_total{reason="integrity"}'
+    text = requests.get(f"http://127.0.0.1:{replica.port}/metrics", timeout=1).text
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(metric)), 0.0)
 
 
 @pytest.mark.parametrize("mode", ["slow", "hang"])
-def test_slow_or_hanging_user_api_still_answers_within_300ms(stack, user_api, mode):
+def test_slow_or_hanging_user_api_still_answers_within_300ms(stack, user_api, model, mode):
     user_api.mode = mode
     try:
         for user_id in range(20_000_000, 20_000_010):  # unknown to the model: the API is asked
@@ -182,10 +189,14 @@ def test_slow_or_hanging_user_api_still_answers_within_300ms(stack, user_api, mo
             assert elapsed < 0.3, f"{mode}: {elapsed * 1000:.0f} ms"
     finally:
         user_api.mode = "ok"
+        # The replicas' circuit breakers opened on the failures: wait until they ask the API again.
+        popular = model.movie_ids[model.popular[:TOP_K]].tolist()
+        wait_until(lambda: all(get_ids(stack, u) != popular for u in (10_000_001, 10_000_002)), 30,
+                   "the user API asked again after the breaker's pause", interval=0.5)
 
 
 def test_user_api_down_still_answers_within_300ms(stack, model, trained, tmp_path):
-    from tests.support.processes import free_port
+    from harness.ports import free_port
 
     down = Stack(tmp_path / "down", replicas=1, extra_env={"USER_API_URL": f"http://127.0.0.1:{free_port()}"})
     try:
@@ -204,30 +215,35 @@ def test_redis_killed_during_load_then_restarted(stack, model, trained):
     current = store_for(stack).current_version()
     with RequestLoop(stack.url, model.known_user_ids[:50].tolist() + [10_000_001, 777_777_777]) as loop:
         loop.wait_for(30)
-        stack.redis.stop()
-        loop.wait_for(200)
-        assert [r.readyz() for r in stack.replicas] == [(200, current)] * len(stack.replicas)
-        stack.redis.start()  # same port, empty
+        stack.redis.kill()
+        try:
+            loop.wait_for(200)
+            assert [r.readyz() for r in stack.replicas] == [(200, current)] * len(stack.replicas)
+        finally:
+            stack.redis.start()  # same port, same append-only file
         run_trainer("publish", "--model-dir", str(trained[1]), "--force", env=stack.env())
         new = store_for(stack).current_version()
         stack.wait_ready(version=new, timeout=10)
         loop.wait_for(30)
     print(f"redis outage: {loop.summary()}")
-    assert not loop.failures, loop.failures[:5]
+    loop.check(min_requests=260)
 
 
 def test_killing_one_replica_during_load_fails_no_request(stack, model):
     victim = stack.replicas[0]
-    with RequestLoop(stack.url, model.known_user_ids[:50].tolist()) as loop:
-        loop.wait_for(50)
-        victim.kill()
-        loop.wait_for(300)
-    print(f"replica killed: {loop.summary()}")
-    assert not loop.failures, loop.failures[:5]
-    served = {o.served_by for o in loop.outcomes[-100:]}
-    assert served == {stack.replicas[1].name}
-    victim.start()
-    stack.wait_ready()
+    try:
+        with RequestLoop(stack.url, model.known_user_ids[:50].tolist()) as loop:
+            loop.wait_for(50)
+            victim.kill()
+            loop.wait_for(300)
+        print(f"replica killed: {loop.summary()}")
+        loop.check(min_requests=350)
+        served = {o.served_by for o in loop.outcomes[-100:]}
+        assert served == {stack.replicas[1].name}
+    finally:
+        if not victim.running():
+            victim.start()
+        stack.wait_ready()
 
 
 def test_ping_and_readyz_reach_a_replica_through_nginx(stack):

@@ -1,12 +1,16 @@
 """The `trainer` console script, run as a process against a real redis-server."""
 
 import csv
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from common.weightcache import WeightStore
 
 TRAINER = str(Path(sys.executable).parent / "trainer")
 
@@ -17,23 +21,45 @@ def trainer(*args, env=None):
 
 @pytest.fixture
 def redis_env(redis_server, redis_client):
-    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="cli")
+    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-cli")
     return env
 
 
-def test_publish_status_rollback(small_model, redis_env):
-    model_dir, _ = small_model
+STATUS_LINE = re.compile(r"([* ]) (v\d+-\w+): (\d+\.\d) MB, precision@10 (\S+)")
+
+
+def status_of(env) -> tuple[str, set]:
+    """`trainer status` parsed: its first line, and (current marker, version, precision@10) per version."""
+    run = trainer("status", env=env)
+    assert run.returncode == 0, run.stderr
+    first, *rest = run.stdout.splitlines()
+    entries = [STATUS_LINE.fullmatch(line) for line in rest]
+    assert all(entries), run.stdout
+    return first, {entry.group(1, 2, 4) for entry in entries}
+
+
+def test_publish_status_rollback(small_model, redis_env, redis_client):
+    model_dir, result = small_model
+    p10 = f"{result.meta['report']['model']['precision@10']:.4f}"
     first = trainer("publish", "--model-dir", str(model_dir), env=redis_env)
     assert first.returncode == 0, first.stderr
     second = trainer("publish", "--model-dir", str(model_dir), env=redis_env)
     assert second.returncode == 0, second.stderr
     v1, v2 = first.stdout.split()[-1], second.stdout.split()[-1]
-    status = trainer("status", env=redis_env)
-    assert status.returncode == 0
-    assert f"current version {v2}" in status.stdout and "precision@10" in status.stdout
+    store = WeightStore(redis_client, prefix="test-cli")
+    assert store.versions() == [v1, v2] and first.stdout == f"published {v1}\n"
+
+    # Every version with the metric the model was saved with; the newest one current.
+    assert status_of(redis_env) == (f"prefix test-cli: current version {v2}", {(" ", v1, p10), ("*", v2, p10)})
+    as_json = trainer("status", "--json", env=redis_env)
+    listing = json.loads(as_json.stdout)
+    assert listing["current"] == v2 and listing["pending"] == []
+    assert [entry["metrics"] for entry in listing["versions"]] == [result.meta["report"]] * 2
+
     back = trainer("rollback", env=redis_env)
-    assert back.returncode == 0 and v1 in back.stdout
-    assert f"current version {v1}" in trainer("status", env=redis_env).stdout
+    assert back.returncode == 0 and back.stdout == f"current version is now {v1}\n"
+    assert store.current_version() == v1
+    assert status_of(redis_env) == (f"prefix test-cli: current version {v1}", {("*", v1, p10), (" ", v2, p10)})
 
 
 def test_wrong_password_is_one_clear_line(small_model, redis_env):
@@ -72,3 +98,34 @@ def test_missing_model_dir_is_one_clear_line(tmp_path):
     run = trainer("publish", "--model-dir", str(tmp_path / "nothing"))
     assert run.returncode == 1
     assert "no saved model" in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_generate_data_with_overrides_is_what_generate_writes(tmp_path):
+    """`trainer generate-data` is the one generator CLI: --set overrides, the same bytes as
+    generate() with those keyword arguments, the summary on stdout."""
+    from trainer.synthetic.generate import generate
+
+    run = trainer("generate-data", "--preset", "small", "--out", str(tmp_path / "cli"), "--seed", "3",
+                  "--set", "n_users=20", "--set", "n_movies=30", "--set", "interactions=50", "--set", "mean_minutes=4.5")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["users"], summary["movies"], summary["seed"]) == (20, 30, 3)
+    assert summary["params"]["mean_minutes"] == 4.5
+    generate("small", tmp_path / "direct", seed=3, n_users=20, n_movies=30, interactions=50, mean_minutes=4.5)
+    written = {p.relative_to(tmp_path / "cli"): p.read_bytes() for p in (tmp_path / "cli").rglob("*") if p.is_file()}
+    assert written == {p.relative_to(tmp_path / "direct"): p.read_bytes()
+                       for p in (tmp_path / "direct").rglob("*") if p.is_file()}
+    assert len(written) == 4  # users.csv, movies.csv, manifest.json, events/events-0001.log
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "unknown preset 'huge'; choose one of small, default, full"),
+    (["--set", "n_user=3"], "unknown generator parameter(s) n_user; known: "),
+    (["--set", "n_users"], "--set expects NAME=VALUE, got 'n_users'"),
+    (["--set", "n_users=many"], "generator parameter(s) n_users='many': expected a number"),
+])
+def test_generate_data_refuses_bad_options_in_one_line(tmp_path, args, message):
+    run = trainer("generate-data", "--out", str(tmp_path / "out"), *args)
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"trainer generate-data: {message}") and run.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()

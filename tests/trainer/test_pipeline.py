@@ -7,7 +7,7 @@ import numpy as np
 from common.bundle import TOP_K
 from trainer import artifacts
 from trainer.interactions import build_interactions
-from trainer.tables import load_simulator_dir
+from trainer.loaders.tables import load_simulator_dir
 
 
 def test_model_beats_popularity_and_demographics_help_cold_start(small_model):

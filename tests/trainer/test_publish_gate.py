@@ -3,7 +3,7 @@
 import pytest
 
 from common.weightcache import WeightStore
-from tests.support.bundles import make_bundle
+from harness.bundles import make_bundle
 from trainer.artifacts import SavedModel
 from trainer.publish import GateRejected, publish
 
@@ -14,7 +14,7 @@ def saved(model_p10, popularity_p10=0.1):
 
 
 def test_gate_needs_to_beat_popularity(redis_client):
-    store = WeightStore(redis_client, prefix="gate")
+    store = WeightStore(redis_client, prefix="test-gate")
     with pytest.raises(GateRejected, match="does not beat popularity"):
         publish(saved(0.1, popularity_p10=0.1), store)
     assert store.current_version() is None
@@ -24,7 +24,7 @@ def test_gate_needs_to_beat_popularity(redis_client):
 
 
 def test_gate_refuses_a_drop_of_more_than_five_percent(redis_client):
-    store = WeightStore(redis_client, prefix="gate")
+    store = WeightStore(redis_client, prefix="test-gate")
     good = publish(saved(0.40), store)
     with pytest.raises(GateRejected, match="more than 5% below current"):
         publish(saved(0.37), store)
@@ -34,6 +34,6 @@ def test_gate_refuses_a_drop_of_more_than_five_percent(redis_client):
 
 
 def test_unevaluated_model_needs_force(redis_client):
-    store = WeightStore(redis_client, prefix="gate")
+    store = WeightStore(redis_client, prefix="test-gate")
     with pytest.raises(GateRejected, match="no evaluation"):
         publish(SavedModel(make_bundle(), {"report": {}}), store)

@@ -1,7 +1,10 @@
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
-from trainer.ranking import top_k
+from trainer.features import build_feature_space
+from trainer.loaders.frames import empty_users
+from trainer.ranking import popularity_biases, top_k
 
 
 def test_top_k_ranks_by_score_and_excludes_seen_items():
@@ -32,3 +35,17 @@ def test_two_stage_selection_matches_a_full_sort():
     scores[exclude.toarray() > 0] = -np.inf
     expected = np.argsort(-scores, axis=1, kind="stable")[:, :20]
     np.testing.assert_array_equal(ranked, expected)
+
+
+def test_popularity_ranks_by_positives_with_a_fixed_tie_break():
+    movies = pd.DataFrame({"movie_id": ["a", "b", "c", "d"], "title": "", "year": pd.array([pd.NA] * 4, "Int64"),
+                           "genres": ""})
+    positives = pd.DataFrame({"user_id": [1, 2, 3, 1, 2, 4, 4], "movie_id": ["c", "c", "c", "b", "b", "d", "e"],
+                              "weight": np.float32(1.0)})
+    space = build_feature_space(positives, empty_users(), movies)
+    biases = popularity_biases(space, positives)
+    assert biases.dtype == np.float32 and biases.shape == (space.n_items,)
+    ranked = [space.movie_ids[i] for i in top_k(np.zeros((1, 1), np.float32), np.zeros((space.n_items, 1), np.float32),
+                                                  biases, k=space.n_items)[0]]
+    assert ranked == ["c", "b", "d", "e", "a"]  # 3, 2, then 1 each (d before e: index order), none
+    np.testing.assert_allclose(biases[space.item_index(np.array(["c", "a"]))], [np.log1p(3), 0.0], atol=1e-6)

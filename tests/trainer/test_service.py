@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from common.weightcache import WeightStore
+from harness.redis_server import RedisServer
+from harness.waiting import wait_until
 
 TRAINER = str(Path(sys.executable).parent / "trainer")
 
@@ -16,15 +18,6 @@ TRAINER = str(Path(sys.executable).parent / "trainer")
 def start(env, log_path):
     log = open(log_path, "w")
     return subprocess.Popen([TRAINER, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stop(process):
@@ -35,13 +28,13 @@ def stop(process):
 def test_serve_trains_publishes_then_reuses_and_retrains(small_data, redis_server, redis_client, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(small_data, data)
-    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="svc", DATA_DIR=str(data), DATA_PRESET="",
+    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-svc", DATA_DIR=str(data), DATA_PRESET="",
                MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="10")
-    store = WeightStore(redis_client, prefix="svc")
+    store = WeightStore(redis_client, prefix="test-svc")
 
     first = start(env, tmp_path / "first.log")
     try:
-        wait_for(lambda: store.current_version() is not None, 120, "the first publish")
+        wait_until(lambda: store.current_version() is not None, 120, "the first publish")
     finally:
         stop(first)
     published = store.current_version()
@@ -49,7 +42,7 @@ def test_serve_trains_publishes_then_reuses_and_retrains(small_data, redis_serve
 
     second = start(env, tmp_path / "second.log")
     try:
-        wait_for(lambda: "reusing saved model" in (tmp_path / "second.log").read_text(), 60, "the saved model to be reused")
+        wait_until(lambda: "reusing saved model" in (tmp_path / "second.log").read_text(), 60, "the saved model to be reused")
         time.sleep(1.0)
         assert store.versions() == [published]  # same model: nothing published again
     finally:
@@ -57,9 +50,10 @@ def test_serve_trains_publishes_then_reuses_and_retrains(small_data, redis_serve
 
     third = start(dict(env, RETRAIN_INTERVAL="0.5", FORCE_PUBLISH="1"), tmp_path / "third.log")
     try:
-        time.sleep(1.0)
+        # Up and serving the saved model first: a file added before it looks would be no *new* data.
+        wait_until(lambda: "reusing saved model" in (tmp_path / "third.log").read_text(), 60, "the third start")
         shutil.copy(data / "events" / "events-0001.log", data / "events" / "events-0002.log")
-        wait_for(lambda: store.current_version() != published, 120, "a retrained model after new event files")
+        wait_until(lambda: store.current_version() != published, 120, "a retrained model after new event files")
     finally:
         stop(third)
     assert "new data" in (tmp_path / "third.log").read_text()
@@ -67,16 +61,14 @@ def test_serve_trains_publishes_then_reuses_and_retrains(small_data, redis_serve
 
 def test_serve_generates_missing_data_and_waits_for_redis(redis_server, redis_client, tmp_path):
     """No data yet and Redis not up at first: it generates the preset, trains, retries Redis, publishes."""
-    from tests.support.processes import RedisServer
-
     late = RedisServer(tmp_path / "late-redis")
-    env = dict(os.environ, **late.env, WEIGHTS_PREFIX="gen", DATA_DIR=str(tmp_path / "generated"), DATA_PRESET="small",
+    env = dict(os.environ, **late.env, WEIGHTS_PREFIX="test-gen", DATA_DIR=str(tmp_path / "generated"), DATA_PRESET="small",
                MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="5")
     process = start(env, tmp_path / "serve.log")
     try:
-        wait_for(lambda: "unreachable" in (tmp_path / "serve.log").read_text(), 120, "a Redis retry message")
+        wait_until(lambda: "unreachable" in (tmp_path / "serve.log").read_text(), 120, "a Redis retry message")
         late.start()
-        wait_for(lambda: WeightStore(late.client(), prefix="gen").current_version() is not None, 60, "the publish")
+        wait_until(lambda: WeightStore(late.client(), prefix="test-gen").current_version() is not None, 60, "the publish")
         assert (tmp_path / "generated" / "events").is_dir()
     finally:
         stop(process)
