@@ -80,6 +80,18 @@ bench-trainer: install
 simulate: install
 	SIM_DURATION=$(DURATION) $(BIN)/simulator
 
+# The loop learns (loadtests/loop_learns.py): a stack of its own on fresh `default` data, the
+# simulator for 3 simulated days (3 minutes), retraining from the ingested stream; exit 0 when the
+# retrained version's followed share beats the day-0 version's. LOOP_ARGS, e.g. --minutes 5.
+# Ingest benchmark (loadtests/ingest_bench.py): lag from produce to file per rate, the highest
+# sustained rate. INGEST_ARGS, e.g. --rates 1000,5000,20000 --seconds 30.
+.PHONY: loop-demo bench-ingest
+loop-demo: install
+	$(BIN)/python -m loadtests.loop_learns $(LOOP_ARGS)
+
+bench-ingest: install
+	$(BIN)/python -m loadtests.ingest_bench $(INGEST_ARGS)
+
 .PHONY: loadtest bench
 USERS ?= 100
 SPAWN_RATE ?= 20

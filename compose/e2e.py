@@ -6,7 +6,8 @@ Docker engine answers, else podman-compose (after ../shared/container-rig/setup-
 
 Steps, each asserted and timed: create the Redis secrets (compose/secrets/, as `make
 compose-secrets`) when missing; remove what an interrupted run left; build; check the images; up
-with --scale inference=3 (the override's and the env file's values in the containers); wait until
+with --scale inference=3 (kafka and the ingester too, not the simulator of the profile `sim`; the
+override's and the env file's values in the containers); wait until
 every worker of every replica serves a model; Redis locked down (no published port, no password in
 any container's inspect output, the services' user refused FLUSHALL/CONFIG/KEYS/... and keys
 outside its prefix inside the compose network, no login no access); 60 requests through nginx, all
@@ -14,8 +15,10 @@ valid, from >= 3 replicas; scale to 4 (the new replica answers through nginx wit
 start, nginx neither reloaded nor restarted); stop a replica during a request loop; kill -9 a
 replica's main process from the host during a request loop (the restart policy starts it again,
 it answers through nginx again); publish a new version (every worker of every replica serves it
-within 5 s); down -v (no container, network or volume left). Every request loop must reach its
-minimum number of requests with none failed.
+within 5 s); the simulator (profile `sim`) for 30 s: every session answered with a 200, its valid
+event lines in the trainer's event files by way of kafka and the ingester, its corrupted ones in the
+quarantine, the ingester's metrics counting them; down -v (no container, network or volume left).
+Every request loop must reach its minimum number of requests with none failed.
 
 Settings: E2E_PORT, E2E_PROJECT, E2E_PRESET, E2E_ENGINE, E2E_KEEP, CONTAINER_RIG (compose/settings.py).
 Logs (build and compose output, container logs of a failed run) go to .run/compose-e2e/.
@@ -33,7 +36,7 @@ from typing import Callable, Mapping
 if __name__ == "__main__" and not __package__:
     sys.exit("compose/e2e.py is part of the package `compose`: run `.venv/bin/python -m compose.e2e` from the checkout")
 
-from compose import lockdown, serving, steps  # noqa: E402
+from compose import lockdown, serving, steps, world  # noqa: E402
 from compose.checks import SuiteFailure, check  # noqa: E402
 from compose.report import Report, container_logs, log  # noqa: E402
 from compose.settings import Settings  # noqa: E402
@@ -42,7 +45,8 @@ from compose.stack import Stack  # noqa: E402
 # In order, after steps.prepare (which makes the Stack they all take).
 STEPS: tuple[Callable[[Stack], str], ...] = (
     steps.clean_leftovers, steps.build, steps.check_images, steps.up, steps.wait_ready, lockdown.redis_locked_down,
-    serving.traffic, serving.scale_up, serving.stop_one, serving.kill_one, serving.publish, steps.down)
+    serving.traffic, serving.scale_up, serving.stop_one, serving.kill_one, serving.publish, world.simulated_world,
+    steps.down)
 
 
 def timed(report: Report, function: Callable, *args):

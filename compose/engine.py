@@ -3,8 +3,9 @@
 
 Every compose command names the project, compose.yaml, the suite's override file and an env file
 holding only values of compose.yaml's own variables (`Settings.compose_values`); those variables
-are removed from the commands' environment, so an exported DATA_PRESET or WEIGHTS_PREFIX (or a
-compose/.env) cannot change what the suite runs.
+(and COMPOSE_PROFILES) are removed from the commands' environment, so an exported DATA_PRESET or
+WEIGHTS_PREFIX (or a compose/.env) cannot change what the suite runs. Services behind a profile
+(the simulator's `sim`) start only when a step names the profile.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+
+import yaml
 
 from harness.files import write_private
 
@@ -44,6 +47,12 @@ def run(cmd: list[str], *, check_rc: bool = True, timeout: float = 600, env: Map
 def compose_variables(compose_file: Path) -> set[str]:
     """Every variable `compose_file` interpolates."""
     return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_file.read_text()))
+
+
+def compose_profiles(compose_file: Path) -> list[str]:
+    """Every profile a service of `compose_file` names, sorted."""
+    services = (yaml.safe_load(compose_file.read_text()) or {}).get("services") or {}
+    return sorted({profile for spec in services.values() for profile in (spec or {}).get("profiles") or []})
 
 
 def docker_engine_answers() -> bool:
@@ -89,7 +98,7 @@ class Engine:
         """The engine for this run, with `values` (compose.yaml variables only) in its env file."""
         variables = compose_variables(settings.compose_file)
         kind = choose_kind(settings)
-        foreign = variables | compose_variables(settings.override_file) | {"COMPOSE_PROJECT_NAME", "COMPOSE_FILE"}
+        foreign = variables | compose_variables(settings.override_file) | {"COMPOSE_PROJECT_NAME", "COMPOSE_FILE", "COMPOSE_PROFILES"}
         env = {k: v for k, v in environ.items() if k not in foreign}
         if kind == "podman":
             env["BUILDAH_FORMAT"] = "docker"   # keep HEALTHCHECK and STOPSIGNAL in the image
@@ -120,6 +129,10 @@ class Engine:
 
     def compose(self, *args: str, check_rc: bool = True, timeout: float = 600, log_to: Path | None = None):
         return run(self.compose_command(*args), check_rc=check_rc, timeout=timeout, env=self.env, log_to=log_to)
+
+    def every_profile(self) -> list[str]:
+        """`--profile P` for every profile of compose.yaml: a `down` that also covers their services."""
+        return [arg for profile in compose_profiles(self.settings.compose_file) for arg in ("--profile", profile)]
 
     def versions(self) -> str:
         engine = run([self.kind, "--version"]).stdout.strip()
@@ -181,7 +194,7 @@ class Engine:
 
     def clean(self) -> None:
         """What `down -v` should do, done by label: also after a run that died half-way."""
-        self.compose("down", "--remove-orphans", "-v", "-t", "5", check_rc=False, timeout=180,
+        self.compose(*self.every_profile(), "down", "--remove-orphans", "-v", "-t", "5", check_rc=False, timeout=180,
                      log_to=self.settings.log_dir / "clean.log")
         ids = self.docker("ps", "-aq", "--filter", self.label).split()
         if ids:

@@ -6,6 +6,8 @@ of nginx's processes there.
   serves version N" means every one of its workers does.
 - REDIS_PROBE, in the trainer container: the services' own Redis settings (user recsys, password
   from the secret file) against the redis service over the compose network.
+- EVENTS_PROBE, in the trainer container: the ingester's files in the trainer's DATA_DIR (where
+  the ingester's own settings put them) and the ingester's /metrics over the compose network.
 """
 
 from __future__ import annotations
@@ -73,6 +75,36 @@ except redis.RedisError as error:
 print(json.dumps(out, default=lambda b: b.decode()))
 """
 
+# python -c EVENTS_PROBE TOPIC METRICS_URL: the lines of TOPIC's event and quarantine files (a batch
+# merged into an hour file counts once, ingest.store's own rule) and the ingester's ingest_*_total.
+EVENTS_PROBE = r"""
+import json, os, re, sys, urllib.request
+from ingest.config import IngestConfig
+from ingest.store import parse_name
+topic, metrics_url = sys.argv[1], sys.argv[2]
+config = IngestConfig.from_env({"DATA_DIR": os.environ["DATA_DIR"], "KAFKA_TOPIC": topic})
+def count(directory):
+    for _ in range(10):   # a batch merged away while we read: look again
+        try:
+            chunks = [c for c in (parse_name(p.name) for p in directory.glob(topic + "-*.log")) if c]
+            live = [c for c in chunks if not any(other.covers(c) for other in chunks)]
+            return len(live), sum((directory / c.name).read_bytes().count(b"\n") for c in live)
+        except FileNotFoundError:
+            continue
+    raise SystemExit("the files keep changing")
+files, valid = count(config.events_dir)
+quarantine_files, quarantined = count(config.quarantine)
+try:
+    text = urllib.request.urlopen(metrics_url, timeout=3).read().decode()
+except OSError as error:
+    text = ""
+metrics = {}
+for m in re.finditer(r"^(ingest_\w+_total)(?:\{[^}]*\})? (\S+)$", text, re.M):
+    metrics[m.group(1)] = metrics.get(m.group(1), 0) + float(m.group(2))
+print(json.dumps({"events_dir": str(config.events_dir), "files": files, "valid": valid,
+                  "quarantine_files": quarantine_files, "quarantined": quarantined, "metrics": metrics}))
+"""
+
 # In the redis container: redis-cli as the services' user (refused) and as the admin (the health check).
 REDIS_CLI = ('REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user recsys FLUSHALL; '
              'REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user recsys CONFIG GET maxmemory; '
@@ -111,6 +143,10 @@ def probe_replicas(engine: Engine, containers: list[str], mode: str, arg: str, d
 
 def probe_redis(engine: Engine, trainer: str) -> dict:
     return last_json(engine.exec(trainer, "python", "-c", REDIS_PROBE))
+
+
+def probe_events(engine: Engine, trainer: str, topic: str, metrics_url: str) -> dict:
+    return last_json(engine.exec(trainer, "python", "-c", EVENTS_PROBE, topic, metrics_url))
 
 
 def redis_cli(engine: Engine, redis: str) -> list[str]:

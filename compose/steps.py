@@ -96,18 +96,39 @@ def check_images(stack: Stack) -> str:
     health = e.docker("image", "inspect", "-f", "{{json .Config.Healthcheck}}", inference)
     check("/readyz" in health, f"{inference} has no HEALTHCHECK on /readyz: {health.strip()}")
     out = e.docker("run", "--rm", "--network", "none", inference, "python", "-c",
-                   "import importlib.util as u; print([m for m in ('lightfm', 'scipy', 'pandas', 'pyarrow', 'trainer') if u.find_spec(m)])").strip()
+                   "import importlib.util as u; print([m for m in ('lightfm', 'scipy', 'pandas', 'pyarrow', 'trainer', "
+                   "'confluent_kafka', 'ingest', 'simulator') if u.find_spec(m)])").strip()
     check(out == "[]", f"{inference} carries trainer-only packages: {out}")
+    # The trainer image also runs the ingester and the simulator (compose.yaml): their packages,
+    # the Kafka client with its bundled librdkafka, and both console scripts.
     found = e.docker("run", "--rm", "--network", "none", trainer, "sh", "-c",
                      "command -v gcc cc || echo no-compiler; python -c 'import lightfm._lightfm_fast_openmp' && echo lightfm-openmp-ok; "
-                     "trainer --help >/dev/null && echo cli-ok").split()
-    check(found == ["no-compiler", "lightfm-openmp-ok", "cli-ok"], f"{trainer}: compiler absent, lightfm with OpenMP, trainer CLI? {found}")
-    return "non-root users, HEALTHCHECK /readyz, no trainer packages in inference, no compiler in trainer"
+                     "trainer --help >/dev/null && echo cli-ok; "
+                     "python -c 'import confluent_kafka, ingest.main, simulator.main; confluent_kafka.libversion()' && echo kafka-ok; "
+                     "command -v ingest >/dev/null && command -v simulator >/dev/null && echo scripts-ok").split()
+    wanted = ["no-compiler", "lightfm-openmp-ok", "cli-ok", "kafka-ok", "scripts-ok"]
+    check(found == wanted, f"{trainer}: compiler absent, lightfm with OpenMP, trainer CLI, ingest and simulator? {found}")
+    return ("non-root users, HEALTHCHECK /readyz, no trainer packages in inference, no compiler in trainer, "
+            "ingest and simulator (confluent-kafka) in trainer")
 
 
 def container_env(engine: Engine, container: str) -> dict[str, str]:
     pairs = json.loads(engine.inspect(container, "{{json .Config.Env}}") or "[]") or []
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+
+def override_env(settings: Settings) -> dict[str, dict[str, str]]:
+    """The environment values e2e.override.yaml sets, per service."""
+    override = yaml.safe_load(settings.override_file.read_text())["services"]
+    return {service: {k: str(v) for k, v in spec.get("environment", {}).items()} for service, spec in override.items()}
+
+
+def check_env(engine: Engine, service: str, values: dict[str, str]) -> None:
+    """Every container of `service` has `values` in its environment."""
+    for container in engine.containers(service, running_only=False):
+        env = container_env(engine, container)
+        wrong = {k: env.get(k) for k, v in values.items() if env.get(k) != v}
+        check(not wrong, f"{service} container {container[:12]}: environment {wrong}, expected {values}")
 
 
 @titled("up --scale inference=3")
@@ -119,20 +140,20 @@ def up(stack: Stack) -> str:
         stack.port = port
         e.set_values(s.compose_values(port))
     e.compose("up", "-d", "--scale", "inference=3", timeout=300, log_to=s.log_dir / "up.log")
-    for service, count in (("redis", 1), ("trainer", 1), ("inference", 3), ("nginx", 1)):
-        running = e.containers(service)
-        check(len(running) == count, f"{len(running)} running {service} containers, expected {count}")
+    # The simulator is behind its profile: not started by a plain `up` (world.simulated_world starts it).
+    counts = (("redis", 1), ("kafka", 1), ("trainer", 1), ("ingest", 1), ("inference", 3), ("nginx", 1))
+    for service, count in (*counts, ("simulator", 0)):
+        running = e.containers(service, running_only=False)
+        check(len(running) == count, f"{len(running)} {service} containers, expected {count}")
+        check(len(e.containers(service)) == count, f"not every {service} container is running")
     # Both files and the env file took effect: the override's environment values and the run's preset.
-    override = yaml.safe_load(s.override_file.read_text())["services"]
-    wanted = {service: {k: str(v) for k, v in spec.get("environment", {}).items()} for service, spec in override.items()}
+    wanted = {service: values for service, values in override_env(s).items() if e.containers(service, running_only=False)}
     wanted.setdefault("trainer", {})["DATA_PRESET"] = s.preset
     for service, values in wanted.items():
-        for container in e.containers(service):
-            env = container_env(e, container)
-            wrong = {k: env.get(k) for k, v in values.items() if env.get(k) != v}
-            check(not wrong, f"{service} container {container[:12]}: environment {wrong}, expected {values}")
-    return f"nginx on :{stack.port}; redis 1, trainer 1, inference 3, nginx 1 running; " + "; ".join(
-        f"{service} has {', '.join(f'{k}={v}' for k, v in values.items())}" for service, values in sorted(wanted.items()))
+        check_env(e, service, values)
+    return (f"nginx on :{stack.port}; {', '.join(f'{service} {count}' for service, count in counts)} running, "
+            "no simulator (profile sim); " + "; ".join(
+                f"{service} has {', '.join(f'{k}={v}' for k, v in values.items())}" for service, values in sorted(wanted.items())))
 
 
 @titled("wait for readiness")
@@ -158,7 +179,8 @@ def wait_ready(stack: Stack, timeout: float = 240) -> str:
 @titled("down -v")
 def down(stack: Stack) -> str:
     e = stack.engine
-    e.compose("down", "--remove-orphans", "-v", timeout=300, log_to=stack.settings.log_dir / "down.log")
+    # Every profile named: the simulator's containers and volume too, whichever engine.
+    e.compose(*e.every_profile(), "down", "--remove-orphans", "-v", timeout=300, log_to=stack.settings.log_dir / "down.log")
     remaining = e.leftovers()
     check(not remaining, f"`down -v` left behind: {remaining}")
     anonymous = e.volumes() - stack.volumes_before

@@ -72,31 +72,33 @@ class StackProcess(Process):
         return status, body
 
 
-class Stack:
+class ScratchStack:
+    """What both kinds of scratch stack answer: where it is, and an admin Redis client."""
+
+    def __init__(self, settings: StackSettings):
+        self.settings = settings
+        self.url, self.port, self.status_port = settings.url, settings.port, settings.status_port
+        self.model_dir = settings.model_dir
+
+    def admin(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, username=redis_acl.ADMIN_USER,
+                           password=ADMIN_PASSWORD, socket_timeout=5)
+
+
+class Stack(ScratchStack):
     """Programs of the stack description in `workdir`; every one is stopped by `close()`."""
 
     def __init__(self, workdir: Path, replicas: int = 2, workers: int = 1, extra_env: dict[str, str] | None = None,
-                 limits: dict[str, str] | None = None, kinds: tuple[str, ...] = ("redis", "inference", "nginx")):
+                 limits: dict[str, str] | None = None, kinds: tuple[str, ...] = ("redis", "inference", "nginx"),
+                 preset: str = "small"):
         self.workdir = Path(workdir)
-        self.settings = scratch_settings(self.workdir, replicas, workers, passthrough={
-            "MODEL_POLL_INTERVAL": "1", "GUNICORN_THREADS": "4", **(extra_env or {})})
+        super().__init__(scratch_settings(self.workdir, replicas, workers, preset=preset, passthrough={
+            "MODEL_POLL_INTERVAL": "1", "GUNICORN_THREADS": "4", **(extra_env or {})}))
         self.limits = limits  # nginx's overload knobs (harness.nginx.traffic_limits()); None: the defaults
         self.kinds = kinds
         self.processes: dict[str, StackProcess] = {}
 
     # -- where it is --------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self.settings.url
-
-    @property
-    def port(self) -> int:
-        return self.settings.port
-
-    @property
-    def status_port(self) -> int:
-        return self.settings.status_port
-
     @property
     def replicas(self) -> list[StackProcess]:
         return [p for p in self.processes.values() if p.program.kind == "inference"]
@@ -112,10 +114,6 @@ class Stack:
     def env(self, **extra: str) -> dict[str, str]:
         """What the trainer CLI (or any tool) needs to reach this stack as the services do."""
         return clean_environment(STACK_RUN_DIR=str(self.settings.run_dir), **self.settings.service_env(), **extra)
-
-    def admin(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, username=redis_acl.ADMIN_USER,
-                           password=ADMIN_PASSWORD, socket_timeout=5)
 
     # -- running ------------------------------------------------------------------------------
     def start(self) -> "Stack":
@@ -140,11 +138,11 @@ class Stack:
             process.stop(sig=3 if process.program.stopsignal == "QUIT" else 15, grace=process.program.stopwaitsecs)
 
 
-class SupervisedStack:
+class SupervisedStack(ScratchStack):
     """`make up` (python -m harness.localstack) in a run directory of its own, on free ports."""
 
     def __init__(self, workdir: Path, replicas: int = 3, preset: str = "small", extra_env: dict[str, str] | None = None):
-        self.settings = scratch_settings(workdir, replicas, workers=1, preset=preset)
+        super().__init__(scratch_settings(workdir, replicas, workers=1, preset=preset))
         s = self.settings
         self.env = clean_environment(
             STACK_RUN_DIR=str(s.run_dir), STACK_DATA_DIR=str(s.data_root), PORT=str(s.port),
@@ -153,14 +151,6 @@ class SupervisedStack:
             REPLICAS=str(replicas), DATA_PRESET=preset, WEB_CONCURRENCY="1", MODEL_POLL_INTERVAL="1",
             REDIS_PASSWORD=SERVICE_PASSWORD, REDIS_ADMIN_PASSWORD=ADMIN_PASSWORD, UP_TIMEOUT="240",
             **(extra_env or {}))
-
-    @property
-    def url(self) -> str:
-        return self.settings.url
-
-    @property
-    def model_dir(self) -> Path:
-        return self.settings.model_dir
 
     def localstack(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "harness.localstack", command], env=self.env, cwd=ROOT,  # nosec B603  # this Python, fixed argv
@@ -188,10 +178,6 @@ class SupervisedStack:
     def tool_env(self) -> dict[str, str]:
         """A tool's environment beside this stack: only STACK_RUN_DIR, the rest from its stack.env."""
         return clean_environment(STACK_RUN_DIR=str(self.settings.run_dir))
-
-    def admin(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, username=redis_acl.ADMIN_USER,
-                           password=ADMIN_PASSWORD, socket_timeout=5)
 
     def replica_url(self, n: int, path: str = "/readyz") -> str:
         return f"http://127.0.0.1:{self.settings.replica_ports[n - 1]}{path}"

@@ -35,7 +35,7 @@ PASSTHROUGH_NAMES = ("LOG_LEVEL", "KEEP_VERSIONS", "FORCE_PUBLISH", "MOVIELENS_D
                      "MODEL_POLL_INTERVAL", "MODEL_CACHE_DIR", "USER_API_URL", "USER_API_TIMEOUT", "USER_CACHE_TTL")
 NOT_PASSED = {"INFERENCE_BASE_PORT", "INFERENCE_REPLICA_NAME", "INFERENCE_BIND", "INGEST_METRICS_PORT"}
 # Continuous retraining in `make up`: look for new ingested events this often (trainer service mode).
-RETRAIN_DEFAULTS = {"RETRAIN_INTERVAL": "300", "RETRAIN_MIN_EVENTS": "20000"}
+RETRAIN_DEFAULTS = {"RETRAIN_INTERVAL": "900", "RETRAIN_MIN_EVENTS": "300000"}
 GUNICORN_CONF = "services/inference/gunicorn.conf.py"
 APP = "inference.app:create_app()"
 

@@ -36,6 +36,7 @@ class ChoiceParams:
     rating_share: float = 0.25     # SIM_RATING_SHARE: watches followed by a rating
     drift_per_day: float = 0.05    # SIM_DRIFT: std of the daily random walk of each user's taste vector
     new_user_share: float = 0.05   # SIM_NEW_USER_SHARE: sessions by users the service has never seen
+    activity_sigma: float = 1.0    # SIM_ACTIVITY_SIGMA: how unequal users are in how often they come (log-normal)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class SimConfig:
     protocol: str = "f2023"        # SIM_PROTOCOL: f2023 (ratings 1-5, 800 ms) or s2026 (1-10, 600 ms, create_account)
     preset: str = "default"        # SIM_PRESET / SIM_SEED: the world (the same as `trainer generate-data`)
     seed: int = 42
+    generator_set: str = ""        # SIM_GENERATOR_SET: "name=value,..." as `trainer generate-data --set` was given
     run_seed: int = 1              # SIM_RUN_SEED: this run's own randomness (arrivals, choices)
     start: str = ""                # SIM_START: simulated start time (default: where the generated data ends)
     bad_share: float = 0.001       # SIM_BAD_SHARE: share of event lines corrupted like the course's
@@ -89,6 +91,7 @@ class SimConfig:
             rating_share=env_value(env, "SIM_RATING_SHARE", c.rating_share, float),
             drift_per_day=env_value(env, "SIM_DRIFT", c.drift_per_day, float),
             new_user_share=env_value(env, "SIM_NEW_USER_SHARE", c.new_user_share, float),
+            activity_sigma=env_value(env, "SIM_ACTIVITY_SIGMA", c.activity_sigma, float),
         )
         config = cls(
             service_url=env_value(env, "SIM_SERVICE_URL", d.service_url).rstrip("/"),
@@ -98,6 +101,7 @@ class SimConfig:
             protocol=protocol,
             preset=env_value(env, "SIM_PRESET", d.preset),
             seed=env_value(env, "SIM_SEED", d.seed, int),
+            generator_set=env_value(env, "SIM_GENERATOR_SET", d.generator_set),
             run_seed=env_value(env, "SIM_RUN_SEED", d.run_seed, int),
             start=env_value(env, "SIM_START", d.start),
             bad_share=env_value(env, "SIM_BAD_SHARE", d.bad_share, float),

@@ -27,6 +27,7 @@ from simulator.population import Population
 from simulator.sessions import Sessions
 from simulator.sink import KafkaSink
 from simulator.truth import Truth, format_report, write_json
+from trainer.synthetic.presets import parse_overrides
 
 log = logging.getLogger("simulator")
 
@@ -45,7 +46,8 @@ class Simulator:
         self.config = config
         self.truth = Truth()
         log.info("building the world (preset %s, seed %s)", config.preset, config.seed)
-        self.population = Population(config.preset, config.seed, config.run_seed, config.choice)
+        overrides = parse_overrides([item for item in config.generator_set.split(",") if item.strip()])
+        self.population = Population(config.preset, config.seed, config.run_seed, config.choice, overrides)
         self.clock = SimClock(start_time(config, self.population), config.speed)
         self.queue = EventQueue()
         self.sessions = Sessions(config, self.population, self.clock, self.queue, self.truth)

@@ -25,9 +25,9 @@ DAY = 86_400.0
 
 
 class Population:
-    def __init__(self, preset: str, seed: int, run_seed: int, params: ChoiceParams):
+    def __init__(self, preset: str, seed: int, run_seed: int, params: ChoiceParams, overrides: dict | None = None):
         streams = random_streams(seed)
-        self.world = World.create(resolve_params(preset), streams)
+        self.world = World.create(resolve_params(preset, **(overrides or {})), streams)
         self.params = params
         # Day 0: what generate() drew for every user (same streams, same order), as CSR arrays.
         per_user = interactions_per_user(streams["choices"], self.world.params)
@@ -44,7 +44,7 @@ class Population:
         self.users = np.concatenate([world.users.to_records(index=False), new_users.to_records(index=False)])
         self.user_index = {int(uid): i for i, uid in enumerate(self.users["user_id"])}
         self.vectors = np.vstack([world.user_vectors, new_vectors]).astype(np.float64)
-        self.activity = np.exp(self.rng.normal(0.0, 1.0, size=len(self.users)))
+        self.activity = np.exp(self.rng.normal(0.0, params.activity_sigma, size=len(self.users)))
         self.joined = self.n_known           # users 0..joined-1 exist; the rest are still to come
         self.last_seen = np.full(len(self.users), np.nan)
         self.watched: dict[int, set[int]] = {}

@@ -73,7 +73,8 @@ class Sessions:
             outcome = "answered"
         else:
             outcome = "late" if status == 200 else "failed"
-        self.truth.session(version if status == 200 else None, outcome, [float(appeal[m]) for m in listed])
+        day = int((answered_at - self.clock.start) // 86_400)
+        self.truth.session(version if status == 200 else None, outcome, [float(appeal[m]) for m in listed], day)
 
         movie, _ = choice.choose(rng, self.config.choice, appeal, listed, population.watched_by(index))
         if movie is None:
@@ -82,7 +83,7 @@ class Sessions:
         followed = None
         if movie in listed and start - answered_at <= FOLLOW_WINDOW:   # also an organic pick that was listed
             rank = listed.index(movie) + 1
-            followed = lambda: self.truth.followed(version, rank)  # noqa: E731  # counted when the first minute goes out
+            followed = lambda: self.truth.followed(version, rank, day)  # noqa: E731  # counted when the first minute goes out
         self.schedule_watch(rng, index, user_id, movie, appeal, start, followed)
 
     def schedule_watch(self, rng: np.random.Generator, index: int, user_id: int, movie: int,

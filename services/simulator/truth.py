@@ -48,6 +48,7 @@ class Truth:
     def __post_init__(self):
         self.lock = threading.Lock()
         self.versions: dict[str, VersionTruth] = defaultdict(VersionTruth)
+        self.by_day: dict[tuple[str, int], VersionTruth] = defaultdict(VersionTruth)   # (version, simulated day)
         self.events: dict[str, int] = defaultdict(int)
         self.corrupted: dict[str, int] = defaultdict(int)
         r = self.registry
@@ -61,25 +62,25 @@ class Truth:
         self._events = Counter("sim_events", "Event lines sent, by kind", ["kind"], registry=r)
         self._corrupted = Counter("sim_corrupted", "Event lines corrupted on purpose, by corruption", ["corruption"], registry=r)
 
-    def session(self, version: str | None, outcome: str, appeals: list[float]) -> None:
-        """outcome: "answered", "late" or "failed"."""
+    def session(self, version: str | None, outcome: str, appeals: list[float], day: int = 0) -> None:
+        """outcome: "answered", "late" or "failed"; day: the simulated day of the session."""
         name = version or "none"
         with self.lock:
-            v = self.versions[name]
-            v.sessions += 1
-            setattr(v, outcome, getattr(v, outcome) + 1)
-            v.appeal_sum += sum(appeals)
-            v.appeal_count += len(appeals)
+            for v in (self.versions[name], self.by_day[(name, day)]):
+                v.sessions += 1
+                setattr(v, outcome, getattr(v, outcome) + 1)
+                v.appeal_sum += sum(appeals)
+                v.appeal_count += len(appeals)
         self._sessions.labels(name).inc()
         {"answered": self._answered, "late": self._late, "failed": self._failed}[outcome].labels(name).inc()
         if appeals:
             self._appeal.labels(name).set(v.appeal_sum / v.appeal_count)
 
-    def followed(self, version: str, rank: int) -> None:
+    def followed(self, version: str, rank: int, day: int = 0) -> None:
         with self.lock:
-            v = self.versions[version]
-            v.followed += 1
-            v.rank_sum += rank
+            for v in (self.versions[version], self.by_day[(version, day)]):
+                v.followed += 1
+                v.rank_sum += rank
         self._followed.labels(version).inc()
         self._rank.labels(version).inc(rank)
 
@@ -96,6 +97,7 @@ class Truth:
         with self.lock:
             return {
                 "versions": {name: v.summary() for name, v in sorted(self.versions.items())},
+                "by_day": {f"{name}@{day}": v.summary() for (name, day), v in sorted(self.by_day.items())},
                 "events": dict(self.events),
                 "corrupted": dict(self.corrupted),
                 "corrupted_total": sum(self.corrupted.values()),

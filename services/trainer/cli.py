@@ -24,7 +24,7 @@ from trainer.evaluate import format_report
 from trainer.loaders.source import DataSource
 from trainer.pipeline import run_evaluation, train_and_save
 from trainer.publish import GateRejected, publish
-from trainer.synthetic.presets import DEFAULTS, PRESETS, resolve_params
+from trainer.synthetic.presets import DEFAULTS, PRESETS, parse_overrides, resolve_params
 
 log = logging.getLogger("trainer")
 
@@ -48,27 +48,13 @@ def _store(keep: int | None = None) -> WeightStore:
     return WeightStore(client, prefix=settings.prefix, keep=keep or ServiceConfig.from_env().keep_versions)
 
 
-def parse_overrides(items: list[str]) -> dict:
-    """--set NAME=VALUE items -> {name: value}; a value is an int, else a float, else the text."""
-    overrides = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
-        text = text.strip()
-        for kind in (int, float, str):
-            try:
-                overrides[name.strip()] = kind(text)
-                break
-            except ValueError:
-                pass
-    return overrides
-
-
 def cmd_generate(args) -> int:
     from trainer.synthetic.generate import generate
 
-    overrides = parse_overrides(args.set)
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     try:
         resolve_params(args.preset, **overrides)  # an unknown preset or parameter, before any work
     except TypeError as error:

@@ -73,3 +73,28 @@ def test_serve_generates_missing_data_and_waits_for_redis(redis_server, redis_cl
     finally:
         stop(process)
         late.stop()
+
+
+def test_serve_retrains_after_enough_new_events_and_not_before(small_data, redis_server, redis_client, tmp_path):
+    """RETRAIN_MIN_EVENTS: a few new events change nothing; enough of them retrain at once
+    (RETRAIN_INTERVAL is off), and the retrained model is published through the gate."""
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-svc-min", DATA_DIR=str(data), DATA_PRESET="",
+               MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="5", RETRAIN_MIN_EVENTS="5000", FORCE_PUBLISH="1")
+    store = WeightStore(redis_client, prefix="test-svc-min")
+    log = tmp_path / "serve.log"
+    process = start(env, log)
+    try:
+        wait_until(lambda: store.current_version() is not None, 120, "the first publish")
+        first = store.current_version()
+        lines = (data / "events" / "events-0001.log").read_text().splitlines(keepends=True)
+        (data / "events" / "few.log").write_text("".join(lines[:100]))
+        time.sleep(7)  # more than one 5 s look: 100 events are not enough
+        assert store.current_version() == first and "retraining" not in log.read_text()
+        (data / "events" / "many.log").write_text("".join(lines[:6000]))
+        wait_until(lambda: store.current_version() != first, 120, "a model retrained after 6,000 new events")
+    finally:
+        stop(process)
+    text = log.read_text()
+    assert "new events): retraining" in text and "retrained in" in text

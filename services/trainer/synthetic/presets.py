@@ -55,3 +55,21 @@ def resolve_params(preset: str, **overrides) -> dict:
     if params["n_users"] < 1 or params["n_movies"] < 1:
         raise ValueError("n_users and n_movies must be at least 1")
     return params
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """NAME=VALUE items (`--set`, SIM_GENERATOR_SET) -> {name: value}; a value is an int, else a
+    float, else the text. ValueError names a malformed item."""
+    overrides = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--set expects NAME=VALUE, got {item!r}")
+        text = text.strip()
+        for kind in (int, float, str):
+            try:
+                overrides[name.strip()] = kind(text)
+                break
+            except ValueError:
+                pass
+    return overrides
