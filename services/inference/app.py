@@ -46,6 +46,11 @@ def create_app(config: InferenceConfig | None = None) -> Flask:
     app.extensions["model_manager"] = manager
     app.extensions["model_watcher"] = watcher
     app.extensions["user_directory"] = directory
+    if config.kafka_bootstrap:
+        from inference.records import ServedRecords
+
+        app.extensions["served_records"] = ServedRecords(config.kafka_bootstrap, config.served_topic,
+                                                         config.replica_name, timeout=config.served_timeout)
     app.register_blueprint(bp)
     if config.start_watcher:
         watcher.start()

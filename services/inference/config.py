@@ -23,6 +23,9 @@ class InferenceConfig:
     user_api_timeout: float = 0.15        # USER_API_TIMEOUT seconds
     user_cache_ttl: int = 86400           # USER_CACHE_TTL seconds for cached user API answers in Redis
     replica_name: str = "inference"       # INFERENCE_REPLICA_NAME, sent as X-Served-By
+    kafka_bootstrap: str | None = None    # KAFKA_BOOTSTRAP_SERVERS: where served records go (unset: not recorded)
+    served_topic: str = "recsys-served"   # SERVED_TOPIC
+    served_timeout: float = 10.0          # SERVED_TIMEOUT: seconds a record may wait for the broker, then it is lost
     start_watcher: bool = True
 
     @classmethod
@@ -36,4 +39,7 @@ class InferenceConfig:
             user_api_timeout=env_value(env, "USER_API_TIMEOUT", cls.user_api_timeout, float),
             user_cache_ttl=env_value(env, "USER_CACHE_TTL", cls.user_cache_ttl, int),
             replica_name=env.get("INFERENCE_REPLICA_NAME") or socket.gethostname(),
+            kafka_bootstrap=(env.get("KAFKA_BOOTSTRAP_SERVERS") or "").strip() or None,
+            served_topic=env_value(env, "SERVED_TOPIC", cls.served_topic),
+            served_timeout=env_value(env, "SERVED_TIMEOUT", cls.served_timeout, float),
         )

@@ -17,6 +17,7 @@ MODEL_VERSION = Gauge("recsys_model_version", "Number of the model version each 
 MODEL_LOADS = Counter("recsys_model_loads_total", "Model versions loaded and swapped in")
 MODEL_LOAD_FAILURES = Counter("recsys_model_load_failures_total", "Model versions that failed to load", ["reason"])
 USER_API_CALLS = Counter("recsys_user_api_calls_total", "Calls to the simulator's user API", ["outcome"])
+SERVED_RECORDS = Counter("recsys_served_records_total", "Records of served answers (inference/records.py)", ["outcome"])
 
 
 def render(attempts: int = 3) -> tuple[bytes, str] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 
 from inference import metrics
 
@@ -34,6 +34,9 @@ def recommend(raw_id: str):
     if model is None:
         return text("model not loaded yet", 503, **{"Retry-After": "1"})
     movies, kind = recommend_for(int(raw_id), model, current_app.extensions["user_directory"])
+    records = current_app.extensions.get("served_records")
+    if records is not None:
+        records.record(request.headers.get("X-Request-ID", ""), int(raw_id), model.version, kind, movies)
     metrics.RECOMMENDATIONS.labels(kind=kind).inc()
     return text(",".join(movies), 200, **{"X-Model-Version": model.version})
 

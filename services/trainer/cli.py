@@ -154,6 +154,37 @@ def cmd_recommend(args) -> int:
     return 0
 
 
+def cmd_provenance(args) -> int:
+    import datetime as dt
+
+    from trainer.provenance import describe, find_served, lineage
+
+    store = _store()
+    version = args.version
+    if args.request_id or args.user is not None:
+        at = dt.datetime.fromisoformat(args.at).replace(tzinfo=dt.timezone.utc).timestamp() if args.at else None
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or "127.0.0.1:9092"
+        record = find_served(bootstrap, os.environ.get("SERVED_TOPIC") or "recsys-served", args.request_id, args.user, at)
+        if record is None:
+            raise UsageError("no such served answer in the records (" + (f"request id {args.request_id}" if args.request_id
+                             else f"user {args.user}" + (f" at or before {args.at}" if args.at else "")) + ")")
+        when = dt.datetime.fromtimestamp(record["time"], dt.timezone.utc).isoformat(timespec="milliseconds")
+        print(f"request {record['request_id'] or '-'} at {when}: user {record['user_id']} ({record['resolved']}) answered "
+              f"by {record['version']} on {record['replica']}: {','.join(record['movies'][:5])}, ...")
+        version = record["version"]
+    version = version or store.current_version()
+    if version is None:
+        raise UsageError("no version published yet (and no --version given)")
+    chain = lineage(store, version)
+    if args.json:
+        print(json.dumps([{"version": v, **meta} for v, meta in chain], indent=2, default=str))
+        return 0
+    print(f"{version} and its lineage ({len(chain)} version{'s' if len(chain) != 1 else ''}, newest first):")
+    for v, meta in chain:
+        print("\n".join(describe(v, meta)))
+    return 0
+
+
 def cmd_serve(args) -> int:
     from trainer.service import run_forever
 
@@ -216,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--out", default="-", help="CSV file (user_id,rank,movie_id); - for stdout")
     p.set_defaults(func=cmd_recommend)
+
+    p = commands.add_parser("provenance", help="what produced a version (data, code, config, metrics) and its lineage")
+    p.add_argument("--version", help="the version (default: the current one)")
+    p.add_argument("--request-id", help="the version that answered this request (X-Request-ID), from the served records")
+    p.add_argument("--user", type=int, help="the version that answered this user's last request (at or before --at)")
+    p.add_argument("--at", help="with --user: a UTC time, e.g. 2026-12-01T10:15:00")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_provenance)
 
     p = commands.add_parser("serve", help="service mode: train or reuse, publish, watch for new data")
     p.set_defaults(func=cmd_serve)

@@ -17,6 +17,7 @@ from trainer.interactions import Interactions, build_interactions
 from trainer.loaders.frames import RawData
 from trainer.loaders.report import DataFormatError, check_malformed
 from trainer.loaders.source import DataSource
+from trainer.provenance import training_provenance
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def run_evaluation(source: DataSource, config: ModelConfig) -> dict:
 
 def train(source: DataSource, config: ModelConfig, skip_evaluation: bool = False) -> TrainingResult:
     """Evaluate on a held-out split, then fit the saved model on all the data with the same settings."""
-    started = time.monotonic()
+    started, wall_started = time.monotonic(), time.time()
     fingerprint = source.fingerprint(config)
     raw = load_checked(source, config)
     parse_reports = [report.summary() for report in raw.reports]
@@ -72,6 +73,7 @@ def train(source: DataSource, config: ModelConfig, skip_evaluation: bool = False
     finished = time.monotonic()
     meta = {
         "fingerprint": fingerprint,
+        "provenance": training_provenance(source, raw, config, fingerprint, wall_started, finished - started),
         "source": {"kind": source.kind, "path": str(source.path)},
         "config": config.fingerprint_fields(),
         "report": report,

@@ -52,6 +52,9 @@ def publish(saved: SavedModel, store: WeightStore, force: bool = False) -> str:
     started = time.monotonic()
     metadata = {
         "fingerprint": saved.meta.get("fingerprint"),
+        "provenance": saved.meta.get("provenance", {}),
+        "replaced": store.current_version(),
+        "published_at": time.time(),
         "metrics": saved.metrics,
         "stats": saved.meta.get("stats", {}),
         "gate": decision.reason,

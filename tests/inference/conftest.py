@@ -54,6 +54,8 @@ def make_app(settings, tmp_path):
     yield factory
     for app in apps:  # stopped and joined: no watcher of this test loads or counts during the next one
         app.extensions["model_watcher"].stop()
+        if "served_records" in app.extensions:
+            app.extensions["served_records"].close(timeout=1)
 
 
 @pytest.fixture

@@ -212,6 +212,7 @@ def _parse_lines(lines: pa.Array, utf8_bad: np.ndarray, protocol: str = "f2023",
         "rate_movie": _slices(buffer, after_user[is_rate] + 1 + len(RATE), equals),
         "rating": rating.astype(np.int8),
         "accounts": int(is_account.sum()),
+        "time_range": pc.min_max(_slices(buffer, starts, first_comma)).as_py() if len(starts) else None,
         "recommendations": int(len(starts) - is_watch.sum() - is_rate.sum() - is_account.sum()),
     }
     if times:   # hour of each event, seconds since the epoch (for the training window)
@@ -268,6 +269,7 @@ def load_events(paths: Path | str | Sequence[Path | str], chunk_lines: int = 2_0
     report = ParseReport(source=name, counts={"watch": 0, "rate": 0, "recommendation": 0,
                                               "blank": 0, **({"create_account": 0} if protocol == "s2026" else {})})
     newest = None
+    first_time = last_time = None
     reduced: list[pa.Table] = []   # (user, movie, max minute) per chunk
     pending: list[pa.Table] = []   # watch rows not reduced yet
     pending_lines = 0
@@ -282,6 +284,10 @@ def load_events(paths: Path | str | Sequence[Path | str], chunk_lines: int = 2_0
         report.add("watch", len(columns["watch_user"]))
         report.add("rate", len(columns["rate_user"]))
         report.add("recommendation", columns["recommendations"])
+        if columns["time_range"]:
+            low, high = columns["time_range"]["min"], columns["time_range"]["max"]
+            first_time = low if first_time is None else min(first_time, low)
+            last_time = high if last_time is None else max(last_time, high)
         if columns["accounts"]:
             report.add("create_account", columns["accounts"])
         watch = {"user_id": columns["watch_user"], "movie_id": columns["watch_movie"],
@@ -299,6 +305,7 @@ def load_events(paths: Path | str | Sequence[Path | str], chunk_lines: int = 2_0
             reduced.append(_max_minutes(pa.concat_tables(pending)))
             pending, pending_lines = [], 0
 
+    report.window = (first_time, last_time)
     since = newest - int(window_days * 86_400) if window and newest is not None else None
     watches = _max_minutes(pa.concat_tables(reduced + pending)) if reduced or pending else None
     if watches is not None and window:

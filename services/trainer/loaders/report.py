@@ -42,6 +42,7 @@ class ParseReport:
     # The first example of each kind of problem ("malformed", or a REPAIRED key), kept even when
     # `examples` is full: what an error about that kind names.
     first: dict[str, tuple[str, int, str]] = field(default_factory=dict)
+    window: tuple[str | None, str | None] = (None, None)   # event logs: the first and last event time
 
     def skip(self, path, line: int, reason: str) -> None:
         """Count one skipped line and keep it as an example while there is room."""
