@@ -105,6 +105,9 @@ print(json.dumps({"events_dir": str(config.events_dir), "files": files, "valid":
                   "quarantine_files": quarantine_files, "quarantined": quarantined, "metrics": metrics}))
 """
 
+# python -c FETCH URL: the body of a GET inside the compose network (nothing on stdout when it fails).
+FETCH = "import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=3).read().decode())"
+
 # In the redis container: redis-cli as the services' user (refused) and as the admin (the health check).
 REDIS_CLI = ('REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user recsys FLUSHALL; '
              'REDISCLI_AUTH=$(cat /run/secrets/redis_password) redis-cli --no-auth-warning --user recsys CONFIG GET maxmemory; '
@@ -147,6 +150,15 @@ def probe_redis(engine: Engine, trainer: str) -> dict:
 
 def probe_events(engine: Engine, trainer: str, topic: str, metrics_url: str) -> dict:
     return last_json(engine.exec(trainer, "python", "-c", EVENTS_PROBE, topic, metrics_url))
+
+
+def fetch_json(engine: Engine, container: str, url: str) -> dict | None:
+    """GET `url` from inside `container`: the JSON answer, None while it fails."""
+    out = engine.docker("exec", container, "python", "-c", FETCH, url, check_rc=False)
+    try:
+        return json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
 
 
 def redis_cli(engine: Engine, redis: str) -> list[str]:

@@ -97,7 +97,7 @@ def check_images(stack: Stack) -> str:
     check("/readyz" in health, f"{inference} has no HEALTHCHECK on /readyz: {health.strip()}")
     out = e.docker("run", "--rm", "--network", "none", inference, "python", "-c",
                    "import importlib.util as u; print([m for m in ('lightfm', 'scipy', 'pandas', 'pyarrow', 'trainer', "
-                   "'confluent_kafka', 'ingest', 'simulator') if u.find_spec(m)])").strip()
+                   "'ingest', 'simulator') if u.find_spec(m)])").strip()
     check(out == "[]", f"{inference} carries trainer-only packages: {out}")
     # The trainer image also runs the ingester and the simulator (compose.yaml): their packages,
     # the Kafka client with its bundled librdkafka, and both console scripts.

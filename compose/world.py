@@ -1,9 +1,10 @@
 """The course's world in a box: the simulator (compose profile `sim`) plays its users against the
 stack through nginx for SIM_DURATION seconds and produces their event lines to kafka; the
-ingester writes them into the trainer's event files. Checked: every session answered with a 200
-(the simulator's truth report: failed == 0), every line delivered, and in the trainer's
-DATA_DIR/events exactly the valid lines it sent, in the quarantine exactly the ones it corrupted
-on purpose; the ingester's /metrics, read over the compose network, count what it wrote."""
+ingester writes them into the trainer's event files. Checked: its user API answers inside the
+network, every session got a 200 (the simulator's truth report: failed == 0), every line was
+delivered, and the trainer's DATA_DIR/events holds exactly the valid lines it sent, the quarantine
+exactly the ones it corrupted on purpose; the ingester's /metrics, read over the compose network,
+count what it wrote."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from harness.waiting import wait_until
 
 from compose.checks import check
 from compose.engine import Engine
-from compose.probes import probe_events
+from compose.probes import fetch_json, probe_events
 from compose.report import titled
 from compose.stack import Stack
 from compose.steps import check_env, container_env, override_env
@@ -79,6 +80,10 @@ def simulated_world(stack: Stack) -> str:
     env = container_env(e, simulator)
     duration, rate = float(env.get("SIM_DURATION") or 0), float(env.get("SIM_RATE") or 0)
     check(duration > 0, f"the simulator's SIM_DURATION is {duration:g}: it would run until stopped")
+    api = f"http://simulator:{env.get('SIM_API_PORT') or '8095'}"
+    record = wait_until(lambda: fetch_json(e, trainer, f"{api}/user/1"), 60,
+                        f"the simulator's user API {api} answering inside the network", interval=1.0)
+    check("age" in record, f"{api}/user/1 answered {record}")
     # Building its world (the trainer's preset) takes seconds, the producer's flush up to 30 s.
     status, code = wait_until(lambda: ended(e, simulator), duration + 150, "the simulator ending its run", interval=1.0)
     ran = time.monotonic() - t0
@@ -114,8 +119,8 @@ def simulated_world(stack: Stack) -> str:
     versions = ", ".join(f"{name} {v['sessions']}" for name, v in truth["versions"].items())
     events = ", ".join(f"{kind} {n}" for kind, n in sorted(truth["events"].items()))
     malformed = after["metrics"].get("ingest_malformed_total", 0)
-    return (f"simulator ran {ran:.0f} s (SIM_DURATION {duration:g}, SIM_RATE {rate:g}, SIM_SPEED {env.get('SIM_SPEED')}): "
-            f"{answers['sessions']} sessions ({versions}), {answers['late']} late, 0 failed; sent {sent} lines ({events}), "
+    return (f"user API {api}/user/1 answered inside the network; simulator ran {ran:.0f} s (SIM_DURATION "
+            f"{duration:g}, SIM_RATE {rate:g}, SIM_SPEED {env.get('SIM_SPEED')}): {answers['sessions']} sessions ({versions}), {answers['late']} late, 0 failed; sent {sent} lines ({events}), "
             f"{corrupted} corrupted on purpose, 0 undelivered; in {after['events_dir']}: {valid} valid lines in "
             f"{after['files']} {topic} files, {quarantined} in quarantine ({after['quarantine_files']} files); "
             f"ingester's /metrics over the network: ingest_written_total {written:.0f}, ingest_malformed_total "

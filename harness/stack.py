@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -122,6 +123,8 @@ class Stack(ScratchStack):
         try:
             for program in programs(self.settings):
                 if program.kind in self.kinds:
+                    if "broker" not in self.kinds and not self.settings.kafka:   # no broker here: nothing to record to
+                        program = replace(program, env={k: v for k, v in program.env.items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
                     self.processes[program.name] = StackProcess(program, base, self.settings.logs).start()
         except BaseException:
             self.close()

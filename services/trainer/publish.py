@@ -65,11 +65,14 @@ def publish(saved: SavedModel, store: WeightStore, force: bool = False) -> str:
     return version
 
 
-def current_fingerprint(store: WeightStore) -> str | None:
-    current = store.current_version()
-    if current is None:
-        return None
-    try:
-        return store.manifest(current).metadata.get("fingerprint")
-    except VersionNotFound:
-        return None
+def published_fingerprints(store: WeightStore) -> set[str]:
+    """The data fingerprints of every version the store still holds."""
+    found = set()
+    for version in store.versions():
+        try:
+            fingerprint = store.manifest(version).metadata.get("fingerprint")
+        except VersionNotFound:
+            continue
+        if fingerprint:
+            found.add(fingerprint)
+    return found

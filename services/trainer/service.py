@@ -1,9 +1,9 @@
 """`trainer serve`: what the trainer container runs.
 
 On start: generate the preset data if the data directory is empty; reuse the saved model when the
-data fingerprint and config are unchanged, else train; publish unless Redis already serves this
-model. Then keep watching: every RETRAIN_INTERVAL seconds (if set) look for new event files and
-retrain, and retrain at once when RETRAIN_MIN_EVENTS new events (if set) have arrived (counted
+data fingerprint and config are unchanged, else train; publish unless Redis already holds this
+model (so a version an operator rolled back from stays rolled back). Then keep watching: every
+RETRAIN_INTERVAL seconds (if set) look for new event files and retrain, and retrain at once when RETRAIN_MIN_EVENTS new events (if set) have arrived (counted
 from the event files' growth in bytes at the newest file's average line length: cheap, and a
 merged or moved file changes nothing); every few seconds make sure Redis still has a current
 version (a Redis that lost its data gets the model again). A retrained model goes through the gate.
@@ -25,7 +25,7 @@ from trainer.config import ModelConfig, ServiceConfig
 from trainer.loaders.report import DataFormatError
 from trainer.loaders.source import MOVIELENS, DataSource
 from trainer.pipeline import train_and_save
-from trainer.publish import GateRejected, current_fingerprint, publish
+from trainer.publish import GateRejected, publish, published_fingerprints
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 5.0
@@ -66,7 +66,9 @@ def ensure_model(source: DataSource, service: ServiceConfig, model: ModelConfig)
 
 
 def ensure_published(saved: artifacts.SavedModel, store: WeightStore, force: bool) -> None:
-    if current_fingerprint(store) == saved.meta.get("fingerprint"):
+    """Publish the saved model unless the store holds it already: current or not, since an
+    operator may have rolled back from it (that stays); only a Redis that lost it gets it again."""
+    if saved.meta.get("fingerprint") in published_fingerprints(store):
         return
     try:
         version = publish(saved, store, force=force)
@@ -110,8 +112,8 @@ def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | No
             if saved.meta.get("fingerprint") != rejected_fingerprint:
                 before = store.current_version()
                 ensure_published(saved, store, service.force_publish)
-                if current_fingerprint(store) != saved.meta.get("fingerprint") and store.current_version() == before:
-                    rejected_fingerprint = saved.meta.get("fingerprint")
+                if saved.meta.get("fingerprint") not in published_fingerprints(store) and store.current_version() == before:
+                    rejected_fingerprint = saved.meta.get("fingerprint")   # the gate refused it: not again
         except (redis.RedisError, WeightCacheError) as error:
             log.warning("%s", explain(error, settings) if isinstance(error, redis.RedisError) else error)
         stop.wait(min(CHECK_INTERVAL, service.retrain_interval) if service.retrain_interval > 0 else CHECK_INTERVAL)

@@ -251,6 +251,8 @@ def test_the_trainer_cli_beside_the_stack_needs_no_settings(stack):
     REDIS_* settings at all (only which run directory, as `.run` is found by default)."""
     weights = store(stack)
     before = weights.current_version()
+    # Two good versions of our own on top of whatever other tests left (broken versions too).
+    run_trainer("publish", "--model-dir", str(stack.model_dir), "--force", env=stack.tool_env())
     published = run_trainer("publish", "--model-dir", str(stack.model_dir), "--force", env=stack.tool_env())
     current = weights.current_version()
     assert current != before and published.stdout.strip() == f"published {current}"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from common.weightcache import WeightStore
+from harness.bundles import make_bundle
 from harness.redis_server import RedisServer
 from harness.waiting import wait_until
 
@@ -98,3 +99,25 @@ def test_serve_retrains_after_enough_new_events_and_not_before(small_data, redis
         stop(process)
     text = log.read_text()
     assert "new events): retraining" in text and "retrained in" in text
+
+
+def test_a_rollback_by_an_operator_stays_and_a_lost_version_is_published_again(small_data, redis_server, redis_client, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-svc-rb", DATA_DIR=str(data), DATA_PRESET="",
+               MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="5")
+    store = WeightStore(redis_client, prefix="test-svc-rb")
+    older = store.publish(make_bundle().to_arrays(), {"fingerprint": "someone-else"})
+    process = start(env, tmp_path / "serve.log")
+    try:
+        wait_until(lambda: store.current_version() not in (None, older), 120, "the trainer's publish")
+        ours = store.current_version()
+        store.rollback(older)
+        time.sleep(7)   # more than one 5 s look
+        assert store.current_version() == older, "the trainer undid an operator's rollback"
+        for key in redis_client.scan_iter(match=f"test-svc-rb:v:{ours}:*"):   # Redis lost our version
+            redis_client.delete(key)
+        redis_client.zrem("test-svc-rb:versions", ours)
+        wait_until(lambda: store.current_version() not in (None, older), 30, "the lost model published again")
+    finally:
+        stop(process)
