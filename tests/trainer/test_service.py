@@ -21,17 +21,23 @@ def start(env, log_path):
     return subprocess.Popen([TRAINER, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+def copied_data(small_data, redis_server, redis_client, tmp_path, prefix: str, **settings):
+    """A copy of the small data set, and (env, store) for a `trainer serve` on it under `prefix`."""
+    data = tmp_path / "data"
+    shutil.copytree(small_data, data)
+    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX=prefix, DATA_DIR=str(data), DATA_PRESET="",
+               MODEL_DIR=str(tmp_path / "model"), **settings)
+    return data, env, WeightStore(redis_client, prefix=prefix)
+
+
 def stop(process):
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
 
 
 def test_serve_trains_publishes_then_reuses_and_retrains(small_data, redis_server, redis_client, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(small_data, data)
-    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-svc", DATA_DIR=str(data), DATA_PRESET="",
-               MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="10")
-    store = WeightStore(redis_client, prefix="test-svc")
+    data, env, store = copied_data(small_data, redis_server, redis_client, tmp_path, "test-svc",
+                                   TRAIN_EPOCHS="10")
 
     first = start(env, tmp_path / "first.log")
     try:
@@ -79,11 +85,8 @@ def test_serve_generates_missing_data_and_waits_for_redis(redis_server, redis_cl
 def test_serve_retrains_after_enough_new_events_and_not_before(small_data, redis_server, redis_client, tmp_path):
     """RETRAIN_MIN_EVENTS: a few new events change nothing; enough of them retrain at once
     (RETRAIN_INTERVAL is off), and the retrained model is published through the gate."""
-    data = tmp_path / "data"
-    shutil.copytree(small_data, data)
-    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-svc-min", DATA_DIR=str(data), DATA_PRESET="",
-               MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="5", RETRAIN_MIN_EVENTS="5000", FORCE_PUBLISH="1")
-    store = WeightStore(redis_client, prefix="test-svc-min")
+    data, env, store = copied_data(small_data, redis_server, redis_client, tmp_path, "test-svc-min",
+                                   TRAIN_EPOCHS="5", RETRAIN_MIN_EVENTS="5000", FORCE_PUBLISH="1")
     log = tmp_path / "serve.log"
     process = start(env, log)
     try:
@@ -102,11 +105,8 @@ def test_serve_retrains_after_enough_new_events_and_not_before(small_data, redis
 
 
 def test_a_rollback_by_an_operator_stays_and_a_lost_version_is_published_again(small_data, redis_server, redis_client, tmp_path):
-    data = tmp_path / "data"
-    shutil.copytree(small_data, data)
-    env = dict(os.environ, **redis_server.env, WEIGHTS_PREFIX="test-svc-rb", DATA_DIR=str(data), DATA_PRESET="",
-               MODEL_DIR=str(tmp_path / "model"), TRAIN_EPOCHS="5")
-    store = WeightStore(redis_client, prefix="test-svc-rb")
+    data, env, store = copied_data(small_data, redis_server, redis_client, tmp_path, "test-svc-rb",
+                                   TRAIN_EPOCHS="5")
     older = store.publish(make_bundle().to_arrays(), {"fingerprint": "someone-else"})
     process = start(env, tmp_path / "serve.log")
     try:
