@@ -1,8 +1,11 @@
 """Attributes of users the model has never seen: Redis cache first, then the simulator's user API.
 
-The API is outside our system: every call has a hard timeout (USER_API_TIMEOUT, 150 ms by
-default), answers (including "unknown user") are cached in Redis with a TTL, and after repeated
-failures a circuit breaker skips the API for a while so that a dead API costs nothing.
+The API is outside our system: every call has a hard deadline (USER_API_TIMEOUT, 150 ms by
+default) for all of it, the name lookup included (requests' own timeout does not bound DNS: a
+stalled lookup held replicas past nginx's 250 ms in compose), answers (including "unknown user")
+are cached in Redis with a TTL, and after repeated failures a circuit breaker skips the API for a
+while so that a dead API costs nothing. Calls run on a few threads of their own; when all are
+busy (a hung API), the API is skipped for that request.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as DeadlinePassed
 import time
 
 import redis
@@ -51,6 +56,8 @@ class UserDirectory:
         self.ttl = ttl
         self.breaker = CircuitBreaker()
         self._local = threading.local()
+        self._calls = ThreadPoolExecutor(max_workers=self.CALL_THREADS, thread_name_prefix="user-api")
+        self._slots = threading.BoundedSemaphore(self.CALL_THREADS)
 
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
@@ -68,10 +75,31 @@ class UserDirectory:
             return cached or None
         if not self.breaker.allow():
             return None
-        answer = self._ask_api(user_id)
+        answer = self._ask_within_deadline(user_id)
         if answer is not None:
             self._cache_set(key, answer)
         return answer or None
+
+    CALL_THREADS = 8
+
+    def _ask_within_deadline(self, user_id: int) -> dict | None:
+        """_ask_api() within `timeout` seconds in all, or None (the call may finish later, unseen)."""
+        if not self._slots.acquire(blocking=False):
+            metrics.USER_API_CALLS.labels(outcome="busy").inc()
+            return None
+        future = self._calls.submit(self._ask_and_free, user_id)
+        try:
+            return future.result(timeout=self.timeout)
+        except DeadlinePassed:
+            self.breaker.record(False)
+            metrics.USER_API_CALLS.labels(outcome="deadline").inc()
+            return None
+
+    def _ask_and_free(self, user_id: int) -> dict | None:
+        try:
+            return self._ask_api(user_id)
+        finally:
+            self._slots.release()
 
     def _ask_api(self, user_id: int) -> dict | None:
         """The API's answer ({} for an unknown user), or None when it failed (not cached)."""

@@ -62,3 +62,23 @@ def test_api_down_opens_the_circuit_breaker(make_app, store, bundle):
         ids, elapsed = answer(client, user_id)
         assert len(ids) == TOP_K and elapsed < 0.3
     assert not app.extensions["user_directory"].breaker.allow()
+
+
+def test_a_stalled_name_lookup_is_inside_the_deadline_too(make_app, store, bundle, monkeypatch):
+    """requests' timeout does not cover DNS: a lookup that stalls (injected here into this
+    process's resolver, the part outside our system) must still cost at most USER_API_TIMEOUT."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def stalled(host, *args, **kwargs):
+        if host == "user-api.invalid":
+            time.sleep(2)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", stalled)
+    store.publish(bundle.to_arrays())
+    app = ready(make_app, user_api_url="http://user-api.invalid:8095", user_api_timeout=0.15)
+    client = app.test_client()
+    slowest = max(answer(client, 900_000 + n)[1] for n in range(12))
+    assert slowest < 0.25, f"slowest answer {slowest * 1000:.0f} ms"
