@@ -296,13 +296,18 @@ class WeightStore:
         self.client.set(self._key("current"), version)
         self.client.publish(self.channel, version)
 
-    def rollback(self, to: str | None = None) -> str:
-        """Move the pointer to `to`, or to the version published before the current one."""
+    def rollback(self, to: str | None = None, usable=None) -> str:
+        """Move the pointer to `to`, or to the newest version published before the current one for
+        which `usable(version)` (when given) is true: a replica would refuse the others."""
         if to is None:
             current = self.current_version()
             older = [v for v in self.versions() if current is None or version_number(v) < version_number(current)]
+            skipped = []
+            while older and usable is not None and not usable(older[-1]):
+                skipped.append(older.pop())
             if not older:
-                raise VersionNotFound(f"no version older than {current} to roll back to")
+                also = f" (skipped {', '.join(skipped)}: not loadable)" if skipped else ""
+                raise VersionNotFound(f"no version older than {current} to roll back to{also}")
             to = older[-1]
         self.set_current(to)
         return to

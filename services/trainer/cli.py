@@ -94,8 +94,21 @@ def cmd_publish(args) -> int:
     return 0
 
 
+def loadable(store: WeightStore, version: str) -> bool:
+    """Whether a replica would load `version`: every chunk's checksum and the bundle's checks."""
+    from common.bundle import BundleError, ModelBundle
+
+    try:
+        ModelBundle.from_arrays(store.fetch(version)[1])
+    except (WeightCacheError, BundleError) as error:
+        log.warning("skipping %s: %s", version, error)
+        return False
+    return True
+
+
 def cmd_rollback(args) -> int:
-    version = _store().rollback(args.to)
+    store = _store()
+    version = store.rollback(args.to, usable=lambda v: loadable(store, v))
     print(f"current version is now {version}")
     return 0
 

@@ -62,6 +62,18 @@ def test_missing_chunk_and_tampered_shape_are_detected(redis_client):
         store.fetch(version)
 
 
+def test_rollback_skips_versions_that_would_not_load(redis_client):
+    store = WeightStore(redis_client, prefix="test-t")
+    good = store.publish(sample_arrays(1))
+    broken = store.publish(sample_arrays(2))
+    newest = store.publish(sample_arrays(3))
+    assert store.rollback(usable=lambda v: v != broken) == good and store.current_version() == good
+    store.set_current(newest)
+    with pytest.raises(VersionNotFound, match=f"skipped {broken}, {good}: not loadable"):
+        store.rollback(usable=lambda v: False)
+    assert store.current_version() == newest
+
+
 def test_rollback_moves_the_pointer_back_and_forth(redis_client):
     store = WeightStore(redis_client, prefix="test-t")
     first = store.publish(sample_arrays(1))

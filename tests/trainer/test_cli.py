@@ -129,3 +129,14 @@ def test_generate_data_refuses_bad_options_in_one_line(tmp_path, args, message):
     assert run.returncode == 1
     assert run.stderr.startswith(f"trainer generate-data: {message}") and run.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_rollback_skips_a_version_no_replica_would_load(small_model, redis_env, redis_client):
+    model_dir, _ = small_model
+    versions = [trainer("publish", "--model-dir", str(model_dir), "--force", env=redis_env).stdout.split()[-1]
+                for _ in range(3)]
+    chunk = next(redis_client.scan_iter(match=f"test-cli:v:{versions[1]}:a:item_vectors:*"))
+    redis_client.setrange(chunk, 10, b"\xff\xff\xff\xff")   # the middle version is corrupt
+    back = trainer("rollback", env=redis_env)
+    assert back.returncode == 0 and back.stdout == f"current version is now {versions[0]}\n", back.stderr
+    assert f"skipping {versions[1]}" in back.stderr
