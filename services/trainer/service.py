@@ -12,9 +12,11 @@ version (a Redis that lost its data gets the model again). A retrained model goe
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import redis
 
@@ -77,24 +79,30 @@ def ensure_published(saved: artifacts.SavedModel, store: WeightStore, force: boo
         log.error("not published: %s", error)
 
 
+def event_files(source: DataSource) -> list[tuple[Path, os.stat_result]]:
+    """The event log files with their stat, listed once per look."""
+    if source.kind == MOVIELENS:
+        return []
+    return [(f, f.stat()) for f in (source.path / "events").glob("*.log")]
+
+
 def event_bytes(source: DataSource) -> int:
-    return sum(f.stat().st_size for f in (source.path / "events").glob("*.log")) if source.kind != MOVIELENS else 0
+    return sum(info.st_size for _, info in event_files(source))
 
 
-def line_bytes(source: DataSource, sample: int = 65536) -> float:
-    """Average bytes per line of the newest event file's last `sample` bytes (70 if none)."""
-    files = sorted((source.path / "events").glob("*.log"), key=lambda f: f.stat().st_mtime) if source.kind != MOVIELENS else []
-    for newest in reversed(files):
-        with open(newest, "rb") as handle:
-            handle.seek(max(0, newest.stat().st_size - sample))
+def new_events(source: DataSource, since_bytes: int, sample: int = 65536) -> int:
+    """About how many events arrived since the files held `since_bytes`: the growth in bytes at
+    the average line length of the newest file's last `sample` bytes (70 when none says)."""
+    files = sorted(event_files(source), key=lambda item: item[1].st_mtime)
+    per_line = 70.0
+    for path, info in reversed(files):
+        with open(path, "rb") as handle:
+            handle.seek(max(0, info.st_size - sample))
             data = handle.read()
         if data.count(b"\n") > 1:
-            return len(data) / data.count(b"\n")
-    return 70.0
-
-
-def new_events(source: DataSource, since_bytes: int) -> int:
-    return int(max(0, event_bytes(source) - since_bytes) / line_bytes(source))
+            per_line = len(data) / data.count(b"\n")
+            break
+    return int(max(0, sum(info.st_size for _, info in files) - since_bytes) / per_line)
 
 
 def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | None = None) -> None:
