@@ -244,6 +244,10 @@ def test_killing_one_replica_during_load_fails_no_request(stack, model):
         if not victim.running():
             victim.start()
         stack.wait_ready()
+        # nginx takes a failed replica back only after fail_timeout (2 s): restored means both answer again.
+        wait_until(lambda: {requests.get(f"{stack.url}/recommend/{u}", timeout=2).headers.get("X-Served-By")
+                            for u in range(20)} == {r.name for r in stack.replicas}, 20,
+                   "both replicas answering through nginx again", interval=0.5)
 
 
 def test_ping_and_readyz_reach_a_replica_through_nginx(stack):
