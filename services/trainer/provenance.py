@@ -4,13 +4,13 @@ version's lineage back to its first ancestor)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
 
+from common import served
 from common.weightcache import VersionNotFound, WeightStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,12 +123,12 @@ def find_served(bootstrap: str, topic: str, request_id: str | None = None, user:
                     continue
                 if message.offset() + 1 >= ends[message.partition()]:
                     done.add(message.partition())
-                record = json.loads(message.value())
-                if request_id is not None and record.get("request_id") == request_id:
-                    return record
-                if user is not None and record.get("user_id") == user and (at is None or record["time"] <= at):
-                    if best is None or record["time"] > best["time"]:
-                        best = record
+                for record in served.decode(message.value())[0]:
+                    if request_id is not None and record.get("request_id") == request_id:
+                        return record
+                    if user is not None and record["user_id"] == user and (at is None or record["time"] <= at):
+                        if best is None or record["time"] > best["time"]:
+                            best = record
             done |= {p for p, end in ends.items() if consumer.position([TopicPartition(topic, p)])[0].offset >= end}
         return best
     except KafkaException as error:

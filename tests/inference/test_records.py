@@ -3,12 +3,12 @@ ever blocking or failing the answer; records the broker cannot take are counted.
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from common import served
 from harness.ports import free_port
 from harness.stack import Stack
 from harness.waiting import wait_until
@@ -31,7 +31,7 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 20) -
                 return False
             if not consumer.assignment():
                 consumer.assign([TopicPartition(topic, p, -2) for p in metadata.partitions])
-            found.extend(json.loads(m.value()) for m in consumer.consume(1000, timeout=0.5) if not m.error())
+            found.extend(r for m in consumer.consume(1000, timeout=0.5) if not m.error() for r in served.decode(m.value())[0])
             return len(found) >= expected
         wait_until(collect, timeout, f"{expected} records on {topic} ({len(found)} so far)", interval=0.1)
     finally:
@@ -55,7 +55,7 @@ def test_each_answer_is_recorded_with_its_request_version_resolution_and_list(ma
     for request_id, movies in answers.items():
         assert records[request_id]["movies"] == movies and records[request_id]["version"] == version
         assert abs(records[request_id]["time"] - time.time()) < 60 and records[request_id]["replica"] == "test-replica"
-    assert metric("recsys_served_records_total", outcome="queued") - queued == 2
+    wait_until(lambda: metric("recsys_served_records_total", outcome="queued") - queued == 2, 5, "both records handed over")
     wait_until(lambda: metric("recsys_served_records_total", outcome="delivered") >= 2, 10, "delivery reports")
 
 

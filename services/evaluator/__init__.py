@@ -1,0 +1,1 @@
+"""The online evaluator: each model version's quality measured from the stream (README "Online evaluation")."""
