@@ -126,6 +126,18 @@ bench: install
 overload: install
 	$(BIN)/python -m loadtests.overload --url $(HOST) $(OVERLOAD_ARGS)
 
+# Monitoring (monitoring/, README "Monitoring"). `make dashboards` rebuilds the Grafana dashboards
+# JSON from monitoring/grafana/build_dashboards.py (a test checks the committed files equal it).
+# `make alerts-demo` (loadtests/alert_faults.py): every alert's fault against a monitored stack of
+# its own under simulator load, printing when each alert fired, reached the webhook and resolved;
+# ALERTS_ARGS, e.g. --only RedisDown,RecommendLatencyP99High.
+.PHONY: dashboards alerts-demo
+dashboards: install
+	$(BIN)/python monitoring/grafana/build_dashboards.py
+
+alerts-demo: install
+	nice -n 10 $(BIN)/python -m loadtests.alert_faults $(ALERTS_ARGS)
+
 # Container end-to-end suite (python -m compose.e2e; compose/e2e.override.yaml): builds the images, runs
 # compose/compose.yaml as project recsys-e2e with 3 then 4 inference replicas through nginx, and
 # tears it down. docker compose where a Docker engine answers, else podman-compose set up by

@@ -133,6 +133,10 @@ def _apply_changes(sv: Supervisor, changed: dict[str, bool], removed: set[str], 
     if changed["nginx"]:
         sv.ctl("signal", "HUP", "nginx", check=True)
         say(f"nginx reloaded: upstream 127.0.0.1:{{{','.join(map(str, s.replica_ports))}}}")
+    if changed.get("monitoring"):   # the replicas' targets need none: Prometheus rereads its target files
+        for name in ("prometheus", "alertmanager"):
+            sv.ctl("signal", "HUP", name)
+        say("prometheus and alertmanager reloaded")
 
 
 def cmd_up() -> int:

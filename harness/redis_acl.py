@@ -11,6 +11,7 @@ an existing file is never replaced. Standard library only.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -23,10 +24,14 @@ TEMPLATE = ROOT / "redis" / "users.acl"
 COMPOSE_SECRETS = ROOT / "compose" / "secrets"
 SERVICE_USER = "recsys"   # the user redis/users.acl gives the services (REDIS_USERNAME)
 ADMIN_USER = "admin"      # the operators' user
+EXPORTER_USER = "exporter"  # the monitoring's Redis exporter: INFO only
 # Secret name -> (mode, who reads it). The service password is read by the non-root trainer and
 # replicas through a bind mount that keeps the host file's mode (Docker and podman compose), hence
 # 0644 inside a 0700 directory; the admin password only by root in the redis container.
-SECRET_FILES = {"redis_password": 0o644, "redis_admin_password": 0o600}  # nosec B105  # file names and modes, no password
+# The exporter's password (read by the non-root exporter container) likewise 0644.
+SECRET_FILES = {"redis_password": 0o644, "redis_admin_password": 0o600,  # nosec B105  # file names and modes, no password
+                "redis_exporter_password": 0o644}
+EXPORTER_SECRET_JSON = "redis_exporter_passwords.json"   # derived from redis_exporter_password
 PREFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}\*?")   # the tests also allow `test-*`
 
@@ -50,14 +55,16 @@ def password_hash(password: str) -> str:
 
 
 def render_users(service_password: str, admin_password: str, prefixes: Iterable[str] = ("recsys",),
-                 template: Path = TEMPLATE) -> str:
+                 template: Path = TEMPLATE, exporter_password: str | None = None) -> str:
     """The template's `user` lines with hashed passwords and key/channel patterns for `prefixes`
-    (one pattern per prefix for every token holding @PREFIX@); comments and blank lines dropped."""
+    (one pattern per prefix for every token holding @PREFIX@); comments and blank lines dropped.
+    Without `exporter_password` the exporter's user gets a random one nobody knows."""
     prefixes = list(prefixes)
     bad = [p for p in prefixes if not PREFIX_PATTERN.fullmatch(p)]
     if not prefixes or bad:
         raise AclError(f"key prefixes {bad or prefixes!r}: use letters, digits, '.', '_' or '-' (a final '*' at most)")
-    values = {"@SERVICE_PASSWORD@": password_hash(service_password), "@ADMIN_PASSWORD@": password_hash(admin_password)}
+    values = {"@SERVICE_PASSWORD@": password_hash(service_password), "@ADMIN_PASSWORD@": password_hash(admin_password),
+              "@EXPORTER_PASSWORD@": password_hash(exporter_password or secrets.token_urlsafe(32))}
     lines = []
     for line in template.read_text().splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
@@ -97,6 +104,12 @@ def write_secrets(directory: Path = COMPOSE_SECRETS) -> list[Path]:
             f.write(secrets.token_urlsafe(32) + "\n")
         os.chmod(path, mode)   # whatever the umask
         created.append(path)
+    # The exporter's password again, in the form redis_exporter reads (compose's redis-exporter).
+    exporter_json = directory / EXPORTER_SECRET_JSON
+    text = json.dumps({"redis://redis:6379": read_password(directory / "redis_exporter_password")}) + "\n"
+    if not exporter_json.exists() or exporter_json.read_text() != text:
+        exporter_json.write_text(text)
+        os.chmod(exporter_json, 0o644)
     return created
 
 

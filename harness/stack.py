@@ -31,7 +31,8 @@ ADMIN_PASSWORD = "admin-password-for-tests"       # nosec B105  # throwaway test
 # What a test stack's programs must not inherit from the caller's environment.
 FOREIGN = ("REDIS_", "NGINX_", "TRAIN_", "INFERENCE_", "GUNICORN_", "WEB_CONCURRENCY", "PROMETHEUS_",
            "MODEL_CACHE", "WEIGHTS_PREFIX", "STACK_", "PORT", "REPLICAS", "DATA_PRESET", "KAFKA_", "INGEST_",
-           "SIM_", "EVENT_", "RETRAIN_", "USER_API_", "DATA_DIR", "QUARANTINE_DIR")
+           "SIM_", "EVENT_", "RETRAIN_", "USER_API_", "DATA_DIR", "QUARANTINE_DIR", "ONLINE_", "SERVED_",
+           "ALERT", "TRAINER_", "SCRAPE_INTERVAL")
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
@@ -42,12 +43,15 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 
 def scratch_settings(workdir: Path, replicas: int, workers: int = 1, preset: str = "small",
-                  passthrough: dict[str, str] | None = None) -> StackSettings:
-    """Settings for a stack in `workdir` on free ports."""
+                  passthrough: dict[str, str] | None = None, kafka: str = "") -> StackSettings:
+    """Settings for a stack in `workdir` on free ports (`kafka`: an outside broker's bootstrap)."""
     return StackSettings(run_dir=Path(workdir).resolve() / "run", data_root=Path(workdir).resolve() / "data",
                          port=free_port(), replicas=replicas, redis_port=free_port(), status_port=free_port(),
                          base_port=free_port_run(replicas), preset=preset, workers=workers,
-                         kafka_port=free_port(), ingest_metrics_port=free_port(), sim_api_port=free_port(),
+                         kafka=kafka, kafka_port=free_port(), ingest_metrics_port=free_port(), sim_api_port=free_port(),
+                         online_metrics_port=free_port(),
+                         prometheus_port=free_port(), alertmanager_port=free_port(), nginx_exporter_port=free_port(),
+                         redis_exporter_port=free_port(), trainer_metrics_port=free_port(),
                          passthrough=dict(passthrough or {}))
 
 
@@ -91,9 +95,11 @@ class Stack(ScratchStack):
 
     def __init__(self, workdir: Path, replicas: int = 2, workers: int = 1, extra_env: dict[str, str] | None = None,
                  limits: dict[str, str] | None = None, kinds: tuple[str, ...] = ("redis", "inference", "nginx"),
-                 preset: str = "small"):
+                 preset: str = "small", kafka: str = ""):
+        """`kafka`: the bootstrap of a broker outside this stack (another Stack's), which the
+        programs use instead of one of their own."""
         self.workdir = Path(workdir)
-        super().__init__(scratch_settings(self.workdir, replicas, workers, preset=preset, passthrough={
+        super().__init__(scratch_settings(self.workdir, replicas, workers, preset=preset, kafka=kafka, passthrough={
             "MODEL_POLL_INTERVAL": "1", "GUNICORN_THREADS": "4", **(extra_env or {})}))
         self.limits = limits  # nginx's overload knobs (harness.nginx.traffic_limits()); None: the defaults
         self.kinds = kinds
@@ -151,6 +157,10 @@ class SupervisedStack(ScratchStack):
             STACK_RUN_DIR=str(s.run_dir), STACK_DATA_DIR=str(s.data_root), PORT=str(s.port),
             REDIS_PORT=str(s.redis_port), NGINX_STATUS_PORT=str(s.status_port), INFERENCE_BASE_PORT=str(s.base_port),
             KAFKA_PORT=str(s.kafka_port), INGEST_METRICS_PORT=str(s.ingest_metrics_port), SIM_API_PORT=str(s.sim_api_port),
+            ONLINE_METRICS_PORT=str(s.online_metrics_port),
+            PROMETHEUS_PORT=str(s.prometheus_port), ALERTMANAGER_PORT=str(s.alertmanager_port),
+            NGINX_EXPORTER_PORT=str(s.nginx_exporter_port), REDIS_EXPORTER_PORT=str(s.redis_exporter_port),
+            TRAINER_METRICS_PORT=str(s.trainer_metrics_port),
             REPLICAS=str(replicas), DATA_PRESET=preset, WEB_CONCURRENCY="1", MODEL_POLL_INTERVAL="1",
             REDIS_PASSWORD=SERVICE_PASSWORD, REDIS_ADMIN_PASSWORD=ADMIN_PASSWORD, UP_TIMEOUT="240",
             **(extra_env or {}))

@@ -11,8 +11,11 @@ WEB_CONCURRENCY (gunicorn workers per replica; default: as many in all as cores)
 (recsys), UP_TIMEOUT (180 s), STACK_RUN_DIR (.run), STACK_DATA_DIR (data/generated),
 KAFKA_BOOTSTRAP_SERVERS (unset: a local broker on KAFKA_PORT, 9092), KAFKA_TOPIC (movielog1),
 INGEST_METRICS_PORT (9101), SIM_API_PORT (8095: the simulator's user API, which the replicas ask
-for users they do not know). The other settings of the programs (PASSTHROUGH_*) are handed to them
-as they are.
+for users they do not know). Monitoring (harness/monitoring.py, monitoring/): PROMETHEUS_PORT (9090),
+ALERTMANAGER_PORT (9093), NGINX_EXPORTER_PORT (9113), REDIS_EXPORTER_PORT (9121), TRAINER_METRICS_PORT
+(9103), ONLINE_METRICS_PORT (9102: the online evaluator), SCRAPE_INTERVAL (5 s), ALERT_WEBHOOK_URL
+(unset: alerts stay in Alertmanager), PROMETHEUS_RULES_DIR (monitoring/prometheus/rules). The other
+settings of the programs (PASSTHROUGH_*) are handed to them as they are.
 """
 
 from __future__ import annotations
@@ -23,17 +26,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
-from harness import redis_acl
+from harness import monitoring, redis_acl
 from harness.nginx import nginx_binary
 from harness.paths import ROOT, VENV_BIN
 from harness.redis_server import redis_binary
 
 # Knobs of the trainer (services/trainer/config.py) and the replicas (services/inference/config.py,
 # gunicorn.conf.py) handed through from the caller's environment to every program.
-PASSTHROUGH_PREFIXES = ("TRAIN_", "TRAINER_", "INFERENCE_", "GUNICORN_", "INGEST_", "RETRAIN_", "EVENT_")
+PASSTHROUGH_PREFIXES = ("TRAIN_", "TRAINER_", "INFERENCE_", "GUNICORN_", "INGEST_", "RETRAIN_", "EVENT_", "ONLINE_", "SERVED_")
 PASSTHROUGH_NAMES = ("LOG_LEVEL", "KEEP_VERSIONS", "FORCE_PUBLISH", "MOVIELENS_DIR", "QUARANTINE_DIR",
                      "MODEL_POLL_INTERVAL", "MODEL_CACHE_DIR", "USER_API_URL", "USER_API_TIMEOUT", "USER_CACHE_TTL")
-NOT_PASSED = {"INFERENCE_BASE_PORT", "INFERENCE_REPLICA_NAME", "INFERENCE_BIND", "INGEST_METRICS_PORT"}
+NOT_PASSED = {"INFERENCE_BASE_PORT", "INFERENCE_REPLICA_NAME", "INFERENCE_BIND", "INGEST_METRICS_PORT", "TRAINER_METRICS_PORT", "ONLINE_METRICS_PORT",
+              "ONLINE_STATE_DIR"}
 # Continuous retraining in `make up`: look for new ingested events this often (trainer service mode).
 RETRAIN_DEFAULTS = {"RETRAIN_INTERVAL": "900", "RETRAIN_MIN_EVENTS": "300000"}
 GUNICORN_CONF = "services/inference/gunicorn.conf.py"
@@ -102,6 +106,16 @@ class StackSettings:
     topic: str = "movielog1"
     ingest_metrics_port: int = 9101
     sim_api_port: int = 8095
+    # monitoring (harness/monitoring.py)
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    nginx_exporter_port: int = 9113
+    redis_exporter_port: int = 9121
+    trainer_metrics_port: int = 9103
+    online_metrics_port: int = 9102
+    scrape_interval: int = 5        # seconds, also Prometheus's rule evaluation interval
+    alert_webhook_url: str = ""     # where Alertmanager sends alerts ("" = nowhere: see them on its port)
+    rules_dir: str = ""             # Prometheus rule files ("" = monitoring/prometheus/rules)
     passthrough: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -128,6 +142,15 @@ class StackSettings:
             topic=env.get("KAFKA_TOPIC", "").strip() or "movielog1",
             ingest_metrics_port=int_setting(env, "INGEST_METRICS_PORT", 9101),
             sim_api_port=int_setting(env, "SIM_API_PORT", 8095),
+            prometheus_port=int_setting(env, "PROMETHEUS_PORT", 9090),
+            alertmanager_port=int_setting(env, "ALERTMANAGER_PORT", 9093),
+            nginx_exporter_port=int_setting(env, "NGINX_EXPORTER_PORT", 9113),
+            redis_exporter_port=int_setting(env, "REDIS_EXPORTER_PORT", 9121),
+            trainer_metrics_port=int_setting(env, "TRAINER_METRICS_PORT", 9103),
+            online_metrics_port=int_setting(env, "ONLINE_METRICS_PORT", 9102),
+            scrape_interval=int_setting(env, "SCRAPE_INTERVAL", 5, 1, 3600),
+            alert_webhook_url=webhook_url(env.get("ALERT_WEBHOOK_URL", "")),
+            rules_dir=env.get("PROMETHEUS_RULES_DIR", "").strip(),
             passthrough={k: v for k, v in sorted(env.items())
                          if (k.startswith(PASSTHROUGH_PREFIXES) or k in PASSTHROUGH_NAMES) and k not in NOT_PASSED and v},
         )
@@ -141,12 +164,15 @@ class StackSettings:
         seen: dict[int, str] = {}
         ports = {"PORT": self.port, "REDIS_PORT": self.redis_port, "NGINX_STATUS_PORT": self.status_port,
                  "INGEST_METRICS_PORT": self.ingest_metrics_port, "SIM_API_PORT": self.sim_api_port,
+                 "PROMETHEUS_PORT": self.prometheus_port, "ALERTMANAGER_PORT": self.alertmanager_port,
+                 "NGINX_EXPORTER_PORT": self.nginx_exporter_port, "REDIS_EXPORTER_PORT": self.redis_exporter_port,
+                 "TRAINER_METRICS_PORT": self.trainer_metrics_port, "ONLINE_METRICS_PORT": self.online_metrics_port,
                  **({} if self.kafka else {"KAFKA_PORT": self.kafka_port}),
                  **{f"inference-{n}": p for n, p in enumerate(self.replica_ports, 1)}}
         for name, port in ports.items():
             if port in seen:
                 raise StackError(f"port {port} is used twice ({seen[port]} and {name}); "
-                                 f"change PORT, REDIS_PORT, NGINX_STATUS_PORT or INFERENCE_BASE_PORT")
+                                 f"change PORT, REDIS_PORT, NGINX_STATUS_PORT, INFERENCE_BASE_PORT or the other setting")
             seen[port] = name
 
     @property
@@ -179,6 +205,10 @@ class StackSettings:
         return self.run_dir / "nginx" / "nginx.conf"
 
     @property
+    def monitoring_dir(self) -> Path:
+        return self.run_dir / "monitoring"
+
+    @property
     def model_dir(self) -> Path:
         return self.run_dir / "models" / self.preset
 
@@ -198,6 +228,14 @@ class StackSettings:
                 "WEIGHTS_PREFIX": self.prefix, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "KAFKA_TOPIC": self.topic,
                 "SIM_SERVICE_URL": self.url, "SIM_PRESET": self.preset, "SIM_API_PORT": str(self.sim_api_port),
                 "DATA_DIR": str(self.data_dir)}
+
+
+def webhook_url(raw: str) -> str:
+    """ALERT_WEBHOOK_URL: empty, or an http(s) URL."""
+    url = raw.strip()
+    if url and not re.fullmatch(r"https?://[^\s'\"]+", url):
+        raise StackError(f"ALERT_WEBHOOK_URL={url!r} is not an http:// or https:// URL")
+    return url
 
 
 def broker_binary() -> str:
@@ -225,13 +263,39 @@ def programs(s: StackSettings) -> list[Program]:
     return sorted([
         Program("redis", [redis_binary(), str(s.redis_conf)], priority=10, port=s.redis_port, kind="redis"),
         Program("trainer", [str(VENV_BIN / "trainer"), "serve"],
-                {**common, "DATA_PRESET": s.preset, "MODEL_DIR": str(s.model_dir)},
+                {**common, "DATA_PRESET": s.preset, "MODEL_DIR": str(s.model_dir),
+                 "TRAINER_METRICS_PORT": str(s.trainer_metrics_port)},
                 priority=20, startsecs=3, stopwaitsecs=30, kind="trainer"),
         *broker,
         Program("ingest", [str(VENV_BIN / "ingest")],
                 {**common, "EVENT_DIR": str(s.data_dir / "events"), "INGEST_METRICS_PORT": str(s.ingest_metrics_port)},
                 priority=25, port=s.ingest_metrics_port, ready_path="/metrics", kind="ingest"),
+        Program("evaluator", [str(VENV_BIN / "evaluator")],
+                {**common, "ONLINE_STATE_DIR": str(s.data_dir / "online"), "ONLINE_METRICS_PORT": str(s.online_metrics_port)},
+                priority=26, port=s.online_metrics_port, ready_path="/metrics", kind="evaluator"),
         *replicas,
         Program("nginx", [nginx_binary(), "-c", str(s.nginx_conf), "-e", str(s.logs / "nginx-error.log")],
                 priority=40, port=s.port, ready_path="/healthz", stopwaitsecs=10, stopsignal="QUIT", kind="nginx"),
+        # Monitoring (harness/monitoring.py writes their files, monitoring/ holds config and rules):
+        # nothing of the service depends on them.
+        Program("nginx-exporter", [monitoring.binary("prometheus-nginx-exporter"),
+                                   f"--nginx.scrape-uri=http://127.0.0.1:{s.status_port}/nginx_status",
+                                   f"--web.listen-address=127.0.0.1:{s.nginx_exporter_port}"],
+                priority=45, port=s.nginx_exporter_port, ready_path="/metrics", kind="nginx-exporter"),
+        Program("redis-exporter", [monitoring.binary("prometheus-redis-exporter"), f"--redis.addr=redis://127.0.0.1:{s.redis_port}",
+                                   f"--redis.user={redis_acl.EXPORTER_USER}", f"--redis.password-file={monitoring.redis_exporter_passwords(s)}",
+                                   "--config-command=-", "--set-client-name=false",   # its user may run INFO only
+                                   f"--web.listen-address=127.0.0.1:{s.redis_exporter_port}"],
+                priority=45, port=s.redis_exporter_port, ready_path="/metrics", kind="redis-exporter"),
+        Program("alertmanager", [monitoring.binary("prometheus-alertmanager", "alertmanager"),
+                                 f"--config.file={monitoring.alertmanager_config(s)}",
+                                 f"--storage.path={s.monitoring_dir / 'alertmanager-data'}",
+                                 f"--web.listen-address=127.0.0.1:{s.alertmanager_port}",
+                                 "--cluster.listen-address="],   # one instance: no gossip port
+                priority=45, port=s.alertmanager_port, ready_path="/-/ready", kind="alertmanager"),
+        Program("prometheus", [monitoring.binary("prometheus"), f"--config.file={monitoring.prometheus_config(s)}",
+                               f"--storage.tsdb.path={s.monitoring_dir / 'prometheus-data'}",
+                               "--storage.tsdb.retention.time=7d",
+                               f"--web.listen-address=127.0.0.1:{s.prometheus_port}"],
+                priority=50, port=s.prometheus_port, ready_path="/-/ready", stopwaitsecs=30, kind="prometheus"),
     ], key=lambda p: p.priority)

@@ -8,6 +8,8 @@
 #   REDIS_ACL_TEMPLATE         default: users.acl next to this script
 #   REDIS_PASSWORD_FILE        the services' password (default /run/secrets/redis_password)
 #   REDIS_ADMIN_PASSWORD_FILE  the operators' password (default /run/secrets/redis_admin_password)
+#   REDIS_EXPORTER_PASSWORD_FILE  the monitoring exporter's password (INFO only; default
+#                              /run/secrets/redis_exporter_password; absent: a random one nobody knows)
 #   WEIGHTS_PREFIX             keys and channels the service user may use (default recsys)
 set -eu
 
@@ -37,11 +39,18 @@ password_hash() {
 
 service_hash=$(password_hash "${REDIS_PASSWORD_FILE:-/run/secrets/redis_password}")
 admin_hash=$(password_hash "${REDIS_ADMIN_PASSWORD_FILE:-/run/secrets/redis_admin_password}")
+exporter_file=${REDIS_EXPORTER_PASSWORD_FILE:-/run/secrets/redis_exporter_password}
+if [ -e "$exporter_file" ]; then
+    exporter_hash=$(password_hash "$exporter_file")
+else
+    exporter_hash="#$(head -c 32 /dev/urandom | sha256sum | cut -d' ' -f1)"
+fi
 
 users=$(sed -e '/^[[:space:]]*#/d' -e '/^[[:space:]]*$/d' \
             -e "s/@PREFIX@/$prefix/g" \
             -e "s/@SERVICE_PASSWORD@/$service_hash/g" \
-            -e "s/@ADMIN_PASSWORD@/$admin_hash/g" "$template")
+            -e "s/@ADMIN_PASSWORD@/$admin_hash/g" \
+            -e "s/@EXPORTER_PASSWORD@/$exporter_hash/g" "$template")
 if printf '%s\n' "$users" | grep -q '@[A-Z_]*@'; then fail "$template: a placeholder is left unfilled"; fi
 
 exec docker-entrypoint.sh redis-server - "$@" <<EOF

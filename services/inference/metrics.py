@@ -18,6 +18,10 @@ MODEL_LOADS = Counter("recsys_model_loads_total", "Model versions loaded and swa
 MODEL_LOAD_FAILURES = Counter("recsys_model_load_failures_total", "Model versions that failed to load", ["reason"])
 USER_API_CALLS = Counter("recsys_user_api_calls_total", "Calls to the simulator's user API", ["outcome"])
 SERVED_RECORDS = Counter("recsys_served_records_total", "Records of served answers (inference/records.py)", ["outcome"])
+# Every reason at 0 from the start: a series that first appears at 1 shows no increase() in
+# Prometheus, and the alert on refused versions (monitoring/prometheus/rules/models.yml) would miss it.
+for _reason in ("integrity", "invalid", "io"):
+    MODEL_LOAD_FAILURES.labels(reason=_reason)
 
 
 def render(attempts: int = 3) -> tuple[bytes, str] | None:

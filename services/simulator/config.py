@@ -62,6 +62,7 @@ class SimConfig:
     kafka_topic: str = "movielog1"            # KAFKA_TOPIC
     truth_json: str = ""           # SIM_TRUTH_JSON: where to write the truth report at the end
     sent_log: str = ""             # SIM_SENT_LOG: every line sent, valid or corrupted (for the fault tests)
+    answer_log: str = ""           # SIM_ANSWER_LOG: one JSON line per answer: times, user, status, X-Model-Version
     choice: ChoiceParams = field(default_factory=ChoiceParams)
 
     @property
@@ -115,6 +116,7 @@ class SimConfig:
             kafka_topic=env_value(env, "KAFKA_TOPIC", d.kafka_topic),
             truth_json=env_value(env, "SIM_TRUTH_JSON", d.truth_json),
             sent_log=env_value(env, "SIM_SENT_LOG", d.sent_log),
+            answer_log=env_value(env, "SIM_ANSWER_LOG", d.answer_log),
             choice=choice,
         )
         config.check()

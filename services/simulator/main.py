@@ -101,6 +101,7 @@ class Simulator:
         sender.join(5)
         self.send_due(self.clock.now())   # what is due by now; later watch minutes never happen
         undelivered = self.sink.close()
+        self.sessions.close()
         self.server.shutdown()
         summary = self.truth.summary()
         summary["undelivered"] = undelivered

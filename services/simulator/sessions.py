@@ -4,6 +4,7 @@ minute, at the simulated minute they happen) and maybe a rating."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -25,6 +26,8 @@ class Sessions:
         self._local = threading.local()
         self._seeds = np.random.SeedSequence([config.run_seed, 7])
         self._seed_lock = threading.Lock()
+        self._answers = open(config.answer_log, "a", encoding="utf-8") if config.answer_log else None  # noqa: SIM115  # closed in close()
+        self._answers_lock = threading.Lock()
 
     def _rng(self) -> np.random.Generator:
         rng = getattr(self._local, "rng", None)
@@ -63,6 +66,8 @@ class Sessions:
             self.queue.push(now, user_id, lines.create_account(now, user_id), "create_account")
         status, body, version, seconds = self.ask(user_id)
         answered_at = self.clock.now()
+        if self._answers:
+            self.log_answer(answered_at, user_id, status, version, seconds)
         millis = int(round(seconds * 1000))
         self.queue.push(answered_at, user_id, lines.recommendation(answered_at, user_id, status, body, millis), "recommendation")
 
@@ -85,6 +90,17 @@ class Sessions:
             rank = listed.index(movie) + 1
             followed = lambda: self.truth.followed(version, rank, day)  # noqa: E731  # counted when the first minute goes out
         self.schedule_watch(rng, index, user_id, movie, appeal, start, followed)
+
+    def log_answer(self, at: float, user_id: int, status: int, version: str | None, seconds: float) -> None:
+        """SIM_ANSWER_LOG: what the service answered, with the wall-clock time (the served records')."""
+        entry = json.dumps({"wall_time": round(time.time(), 3), "sim_time": round(at, 3), "user_id": user_id,
+                            "status": status, "version": version, "seconds": round(seconds, 4)})
+        with self._answers_lock:
+            self._answers.write(entry + "\n")
+
+    def close(self) -> None:
+        if self._answers:
+            self._answers.close()
 
     def schedule_watch(self, rng: np.random.Generator, index: int, user_id: int, movie: int,
                        appeal: np.ndarray, start: float, on_first_minute=None) -> None:

@@ -7,6 +7,7 @@ RETRAIN_INTERVAL seconds (if set) look for new event files and retrain, and retr
 from the event files' growth in bytes at the newest file's average line length: cheap, and a
 merged or moved file changes nothing); every few seconds make sure Redis still has a current
 version (a Redis that lost its data gets the model again). A retrained model goes through the gate.
+Metrics on TRAINER_METRICS_PORT (trainer/service_metrics.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from trainer.loaders.report import DataFormatError
 from trainer.loaders.source import MOVIELENS, DataSource
 from trainer.pipeline import train_and_save
 from trainer.publish import GateRejected, publish, published_fingerprints
+from trainer.service_metrics import TrainerMetrics
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL = 5.0
@@ -57,26 +59,54 @@ def ensure_data(source: DataSource, config: ServiceConfig) -> None:
     log.info("generated: %s", summary)
 
 
-def ensure_model(source: DataSource, service: ServiceConfig, model: ModelConfig) -> artifacts.SavedModel:
+def ensure_model(source: DataSource, service: ServiceConfig, model: ModelConfig,
+                 metrics: TrainerMetrics | None = None) -> artifacts.SavedModel:
+    metrics = metrics or TrainerMetrics()
     wanted = source.fingerprint(model)
-    if artifacts.saved_fingerprint(service.model_dir) == wanted:
+    reused = artifacts.saved_fingerprint(service.model_dir) == wanted
+    if reused:
         log.info("reusing saved model in %s (fingerprint %s unchanged)", service.model_dir, wanted)
     else:
         log.info("training on %s (fingerprint %s)", source.path, wanted)
-        train_and_save(source, model, service.model_dir)
-    return artifacts.load(service.model_dir)
+        started = time.monotonic()
+        try:
+            train_and_save(source, model, service.model_dir)
+        except Exception:
+            metrics.training_failed(time.monotonic() - started)
+            raise
+    saved = artifacts.load(service.model_dir)
+    metrics.trained(saved.meta, reused=reused)
+    return saved
 
 
-def ensure_published(saved: artifacts.SavedModel, store: WeightStore, force: bool) -> None:
+def publish_times(store: WeightStore) -> list[float]:
+    """When each version the store holds was published (as its manifest says)."""
+    times = []
+    for version in store.versions():
+        try:
+            times.append(float(store.manifest(version).metadata.get("published_at") or 0))
+        except WeightCacheError:
+            continue
+    return times
+
+
+def ensure_published(saved: artifacts.SavedModel, store: WeightStore, force: bool,
+                     metrics: TrainerMetrics | None = None) -> None:
     """Publish the saved model unless the store holds it already: current or not, since an
     operator may have rolled back from it (that stays); only a Redis that lost it gets it again."""
+    metrics = metrics or TrainerMetrics()
     if saved.meta.get("fingerprint") in published_fingerprints(store):
         return
     try:
         version = publish(saved, store, force=force)
+        metrics.published(time.time())
         log.info("serving version %s", version)
     except GateRejected as error:
+        metrics.publish_refused(rejected=True)
         log.error("not published: %s", error)
+    except (redis.RedisError, WeightCacheError):
+        metrics.publish_refused(rejected=False)
+        raise
 
 
 def event_files(source: DataSource) -> list[tuple[Path, os.stat_result]]:
@@ -109,17 +139,24 @@ def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | No
     stop = stop or threading.Event()
     settings = RedisSettings.from_env()
     source = DataSource.from_dirs(service.data_dir, service.movielens_dir)
+    metrics = TrainerMetrics.from_env()
+    metrics.serve()
+    metrics.watch_disk(source.path / "events")
     ensure_data(source, service)
-    saved = ensure_model(source, service, model)
+    saved = ensure_model(source, service, model, metrics)
     store = WeightStore(connect_with_retry(settings, stop), prefix=settings.prefix, keep=service.keep_versions)
+    publish_known = False
     last_training, trained_bytes = time.monotonic(), event_bytes(source)
     watching = service.retrain_interval > 0 or service.retrain_min_events > 0
     rejected_fingerprint = None
     while not stop.is_set():
         try:
+            if not publish_known:   # the newest publish before this process started
+                metrics.newest_publish(publish_times(store))
+                publish_known = True
             if saved.meta.get("fingerprint") != rejected_fingerprint:
                 before = store.current_version()
-                ensure_published(saved, store, service.force_publish)
+                ensure_published(saved, store, service.force_publish, metrics)
                 if saved.meta.get("fingerprint") not in published_fingerprints(store) and store.current_version() == before:
                     rejected_fingerprint = saved.meta.get("fingerprint")   # the gate refused it: not again
         except (redis.RedisError, WeightCacheError) as error:
@@ -136,7 +173,7 @@ def serve(service: ServiceConfig, model: ModelConfig, stop: threading.Event | No
             log.info("new data in %s (about %d new events): retraining", source.path, arrived)
             bytes_before = event_bytes(source)
             try:
-                saved = ensure_model(source, service, model)
+                saved = ensure_model(source, service, model, metrics)
                 trained_bytes = bytes_before
                 log.info("retrained in %.1f s", time.monotonic() - last_training)
             except DataFormatError as error:  # tried again at the next interval

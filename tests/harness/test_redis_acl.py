@@ -140,7 +140,8 @@ def test_rendering_hashes_passwords_and_repeats_prefix_patterns():
 def test_secrets_are_created_once_with_their_modes(tmp_path):
     directory = tmp_path / "secrets"
     created = redis_acl.write_secrets(directory)
-    assert sorted(p.name for p in created) == ["redis_admin_password", "redis_password"]
+    assert sorted(p.name for p in created) == ["redis_admin_password", "redis_exporter_password", "redis_password"]
+    assert (directory / "redis_exporter_password").stat().st_mode & 0o777 == 0o644
     assert directory.stat().st_mode & 0o777 == 0o700
     assert (directory / "redis_password").stat().st_mode & 0o777 == 0o644
     assert (directory / "redis_admin_password").stat().st_mode & 0o777 == 0o600
@@ -162,8 +163,9 @@ def test_local_stack_config_has_the_users_and_no_plain_password(tmp_path, monkey
     admin = settings.admin_password_file.read_text().strip()
     assert settings.admin_password_file.stat().st_mode & 0o777 == 0o600
     assert settings.password_file.stat().st_mode & 0o777 == 0o600
-    assert password not in conf and admin not in conf and "requirepass" not in conf
-    assert redis_acl.render_users(password, admin, ["recsys"]).rstrip() in conf
+    exporter = (settings.run_dir / "redis-exporter.password").read_text().strip()
+    assert password not in conf and admin not in conf and exporter not in conf and "requirepass" not in conf
+    assert redis_acl.render_users(password, admin, ["recsys"], exporter_password=exporter).rstrip() in conf
     supervisord = Supervisor(settings).render(programs(settings))
     assert 'REDIS_USERNAME="recsys"' in supervisord and password not in supervisord
     assert f'REDIS_PASSWORD_FILE="{settings.password_file}"' in supervisord
@@ -188,9 +190,12 @@ def test_container_entrypoint_starts_redis_with_the_same_users(tmp_path):
     service_file, admin_file = tmp_path / "run" / "redis_password", tmp_path / "run" / "redis_admin_password"
     service_file.write_text("svc-Pw_1\n")
     admin_file.write_text("adm-Pw_2\r\n")
+    exporter_file = tmp_path / "run" / "redis_exporter_password"
+    exporter_file.write_text("exp-Pw_3\n")
     port = free_port()
     env = dict(_fake_image_entrypoint(tmp_path / "bin"), REDIS_PASSWORD_FILE=str(service_file),
-               REDIS_ADMIN_PASSWORD_FILE=str(admin_file), WEIGHTS_PREFIX="recsys")
+               REDIS_ADMIN_PASSWORD_FILE=str(admin_file), REDIS_EXPORTER_PASSWORD_FILE=str(exporter_file),
+               WEIGHTS_PREFIX="recsys")
     process = subprocess.Popen(
         ["sh", str(ROOT / "redis" / "entrypoint.sh"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(tmp_path), "--logfile", str(tmp_path / "redis.log")], env=env,
@@ -200,11 +205,11 @@ def test_container_entrypoint_starts_redis_with_the_same_users(tmp_path):
         cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
         assert "Pw_" not in cmdline and "redis-server" in cmdline
         admin = redis.Redis(port=port, username="admin", password="adm-Pw_2")
-        expected = redis_acl.render_users("svc-Pw_1", "adm-Pw_2", ["recsys"])
+        expected = redis_acl.render_users("svc-Pw_1", "adm-Pw_2", ["recsys"], exporter_password="exp-Pw_3")
         rendered = {line.split()[1]: set(line.split()[2:]) for line in expected.splitlines()}
         for line in admin.acl_list():   # compared as Redis normalizes them
             name = line.split()[1]
-            assert set(line.split()[2:]) >= rendered[name] - {"reset", "resetchannels"}, name
+            assert set(line.split()[2:]) >= rendered[name] - {"reset", "resetchannels", "resetkeys"}, name
         service = redis.Redis(port=port, username="recsys", password="svc-Pw_1")
         service.set("recsys:x", "1")
         with pytest.raises(redis.exceptions.NoPermissionError):

@@ -20,7 +20,8 @@ def settings(tmp_path, **env):
 def test_programs_in_start_order_with_one_replica_per_port(tmp_path):
     s = settings(tmp_path, REPLICAS="3", WEB_CONCURRENCY="2")
     names = [p.name for p in sorted(programs(s), key=lambda p: p.priority)]
-    assert names == ["redis", "broker", "trainer", "ingest", "inference-1", "inference-2", "inference-3", "nginx"]
+    assert names == ["redis", "broker", "trainer", "ingest", "evaluator", "inference-1", "inference-2", "inference-3",
+                     "nginx", "nginx-exporter", "redis-exporter", "alertmanager", "prometheus"]
     replicas = [p for p in programs(s) if p.kind == "inference"]
     assert [p.port for p in replicas] == [8101, 8102, 8103]
     assert {p.env["WEB_CONCURRENCY"] for p in replicas} == {"2"}
