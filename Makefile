@@ -85,6 +85,14 @@ simulate: install
 # retrained version's followed share beats the day-0 version's. LOOP_ARGS, e.g. --minutes 5.
 # Ingest benchmark (loadtests/ingest_bench.py): lag from produce to file per rate, the highest
 # sustained rate. INGEST_ARGS, e.g. --rates 1000,5000,20000 --seconds 30.
+# Online evaluation against the truth (loadtests/online_truth.py): popularity, random and the trained
+# model serve in turn for the same number of simulated sessions; the evaluator's hit rate per version
+# vs the simulator's own count, freshness at 1,000 events/s, the broker stopped for 30 s, the
+# provenance of a random answer. ONLINE_ARGS, e.g. --sessions 1000.
+.PHONY: online-truth
+online-truth: install
+	$(BIN)/python -m loadtests.online_truth $(ONLINE_ARGS)
+
 .PHONY: loop-demo bench-ingest
 loop-demo: install
 	$(BIN)/python -m loadtests.loop_learns $(LOOP_ARGS)

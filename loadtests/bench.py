@@ -17,7 +17,10 @@ locust (loadtests/bench_locustfile.py) on the same machine, targeting 127.0.0.1 
 3. hot swap: a new version is published at S/2 load; failed requests and the time until every
    replica answers with it.
 4. replica scaling: 1, 2, 4 replicas (closed loop, /recommend and /ping).
-5. model compute + replica memory at 1,000,000 users x 27,000 movies: scripts/bench_inference.py.
+5. served records (provenance, inference/records.py) on vs off, in one run: a broker and two stacks
+   alike but for KAFKA_BOOTSTRAP_SERVERS, measured in turn: ceiling ratio and p99 at half of
+   saturation of each (target: within 5%). `--only-records` runs just this step.
+6. model compute + replica memory at 1,000,000 users x 27,000 movies: scripts/bench_inference.py.
 
 Writes bench.json (every figure), bench.md (summary naming the machine; loadtests/bench_report.py),
 bench-latency.png, bench-scaling.png and bench-swap.png (loadtests/bench_plots.py) into --out
@@ -42,7 +45,7 @@ from loadtests.bench_machine import busy_cores, ensure_model, load_bundle, machi
 from loadtests.bench_plots import plots
 from loadtests.bench_report import fmt, make_notes, summary_markdown, target_rows, verdict
 from loadtests.bench_stack import THREADS, BenchStack
-from loadtests.bench_steps import step_ceiling, step_compute, step_profile, step_scaling, step_sweep, step_swap
+from loadtests.bench_steps import step_ceiling, step_compute, step_profile, step_records, step_scaling, step_sweep, step_swap
 
 RESULTS = ROOT / "loadtests" / "results"
 
@@ -59,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--zipf-exponent", type=float, default=1.0)
     parser.add_argument("--skip-compute", action="store_true", help="skip scripts/bench_inference.py")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--skip-records", action="store_true", help="skip served records on vs off")
+    parser.add_argument("--only-records", action="store_true", help="only the served records step (with its own stacks)")
     parser.add_argument("--profile", action="store_true", help="also profile replica 1 with py-spy (if installed) "
                         "during closed-loop /ping and /recommend; shares of interpreter time go into the summary")
     parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
@@ -85,6 +90,9 @@ def write_outputs(results: dict, out: Path) -> None:
 def measure(run: Run, bundle, args: argparse.Namespace, results: dict) -> None:
     """Every step in order; each one's figures go into `results` as soon as it is done."""
     p = run.profile
+    if args.only_records:
+        args.skip_scaling = args.skip_compute = True
+        return measure_after_main(run, bundle, args, results)
     say(f"main stack: {p.replicas} replicas x {p.workers} workers; work dir {run.workdir}")
     with BenchStack(run.workdir / "stack-main", p.replicas, p.workers, bundle) as stack:
         say("ceiling: /ping vs /recommend, closed loop")
@@ -103,6 +111,18 @@ def measure(run: Run, bundle, args: argparse.Namespace, results: dict) -> None:
         results["swap"] = swap = step_swap(run, stack, saturation / 2)
         say(f"  {swap['failed_requests']} failed of {swap['requests']}; every replica on the new version after "
             f"{swap['time_until_every_replica_serves_it_s']:.3f} s (readyz: {swap['readyz_first_new_s']})")
+    measure_after_main(run, bundle, args, results)
+
+
+def measure_after_main(run: Run, bundle, args: argparse.Namespace, results: dict) -> None:
+    """The steps that start stacks of their own."""
+    p = run.profile
+    if not args.skip_records:
+        say("served records (provenance) on vs off: two stacks, one broker, measured in turn")
+        results["records"] = rec = step_records(run, bundle)
+        say(f"  ceiling ratio off {rec['off']['ratio']:.3f} / on {rec['on']['ratio']:.3f} ({rec['ratio_change']:+.1%}); "
+            f"p99 at {rec['off']['half_rate_rps']:.0f} req/s off {rec['off']['p99_half_ms']} / on {rec['on']['p99_half_ms']} ms "
+            f"({rec['p99_change']:+.1%}); records {rec['records']}")
     if not args.skip_scaling:
         results["scaling"] = step_scaling(run, bundle)
     if not args.skip_compute:

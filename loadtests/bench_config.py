@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TARGETS = {"ceiling_ratio": 0.8, "p99_at_half_saturation_ms": 20.0, "compute_ms": 0.5, "replica_memory_mb": 400.0,
-           "swap_failures": 0, "swap_seconds": 2.0}
+           "swap_failures": 0, "swap_seconds": 2.0, "records_cost": 0.05}
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Profile:
     # hot swap: the phase, and when into it the new version is published
     swap_s: float = 12.0
     swap_at: float = 4.0
+    # served records on vs off: rounds of (ceiling, half-saturation phase) per arm, alternating
+    records_rounds: int = 2
     # replica scaling: replica counts of `scaling_workers` workers each
     scaling: tuple = (1, 2, 4)
     scaling_workers: int = 1
@@ -43,7 +45,8 @@ class Profile:
 
 FULL = Profile("full")
 QUICK = Profile("quick", closed_users=32, open_users=96, warmup=2.0, ceiling_rounds=2, ceiling_s=3.0, sweep=(0.25, 0.5, 0.9),
-                sweep_s=4.0, swap_s=6.0, swap_at=2.0, scaling=(1, 2), scaling_s=3.0, compute_repeats=5_000)
+                sweep_s=4.0, swap_s=6.0, swap_at=2.0, scaling=(1, 2), scaling_s=3.0, compute_repeats=5_000,
+                records_rounds=1)
 
 
 @dataclass(frozen=True)

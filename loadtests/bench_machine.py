@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -94,8 +95,10 @@ def wait_quiet(max_seconds: float, threshold: float = 0.25) -> float:
 
 
 def ensure_model(model_dir: Path) -> Path:
-    """The `default` preset trained once (about 30 s), reused across runs."""
-    if (model_dir / "model.json").exists():
+    """The `default` preset trained once (about 30 s), reused across runs (trained again when the
+    saved one predates provenance in the model's metadata)."""
+    saved = model_dir / "model.json"
+    if saved.exists() and "provenance" in json.loads(saved.read_text()):
         return model_dir
     trainer = str(VENV_BIN / "trainer")
     with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:

@@ -186,6 +186,13 @@ def target_rows(r: dict) -> list[dict]:
                      "pass": s["failed_requests"] == 0})
         rows.append({"name": "hot swap: time until every replica serves it", "value": f"{s['time_until_every_replica_serves_it_s']:.3f} s",
                      "target": "<= 2 s", "pass": s["time_until_every_replica_serves_it_s"] <= TARGETS["swap_seconds"]})
+    if r.get("records"):
+        c = r["records"]
+        rows.append({"name": "served records on vs off: ceiling ratio, p99 at half of saturation",
+                     "value": f"ratio {c['off']['ratio']:.3f} -> {c['on']['ratio']:.3f} ({c['ratio_change']:+.1%}), "
+                              f"p99 {fmt(c['off']['p99_half_ms'], 2)} -> {fmt(c['on']['p99_half_ms'], 2)} ms "
+                              f"({c['p99_change']:+.1%})" if c["p99_change"] is not None else "–",
+                     "target": "within 5%", "pass": c["pass"]})
     if r.get("scaling"):
         pts = r["scaling"]["points"]
         rows.append({"name": "replica scaling /recommend req/s", "value": ", ".join(f"{p['replicas']}: {p['recommend_rps']:.0f}" for p in pts),

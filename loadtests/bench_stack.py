@@ -31,11 +31,12 @@ LOCUSTFILE = ROOT / "loadtests" / "bench_locustfile.py"
 class BenchStack:
     """A Stack with a model published and warmed up; a context manager that stops it."""
 
-    def __init__(self, workdir: Path, replicas: int, workers: int, bundle):
+    def __init__(self, workdir: Path, replicas: int, workers: int, bundle, kafka: str = ""):
+        """`kafka`: a broker's bootstrap; the replicas then record every answer there (inference/records.py)."""
         # The benchmark measures capacity: one client (locust) must not be rate-limited by nginx.
         self.stack = Stack(workdir, replicas=replicas, workers=workers, extra_env={"GUNICORN_THREADS": str(THREADS)},
                            limits=traffic_limits({}, replicas=replicas, workers=workers, client_rate=1_000_000,
-                                                 client_burst=1_000_000))
+                                                 client_burst=1_000_000), kafka=kafka)
         self.bundle = bundle
         self.version: str | None = None
 

@@ -16,7 +16,8 @@ import numpy as np
 
 from harness.paths import ROOT, VENV_BIN
 from harness.processes import process_tree
-from harness.waiting import wait_until
+from harness.stack import Stack
+from harness.waiting import http_get, wait_until
 from loadtests.bench_config import TARGETS, Run, say
 from loadtests.bench_stack import BenchStack, phase_stats, run_locust
 
@@ -57,6 +58,53 @@ def step_sweep(run: Run, stack: BenchStack, saturation: float) -> dict:
     return {"open_loop_users": p.open_users, "phase_seconds": p.sweep_s, "saturation_rps": round(saturation, 1),
             "points": points, "half_saturation": half, "target_p99_ms": TARGETS["p99_at_half_saturation_ms"], "pass": ok,
             "errors": sum(point["errors"] for point in points)}
+
+
+def step_records(run: Run, bundle) -> dict:
+    """Served records (provenance, inference/records.py) on vs off, in one run: one broker, two
+    stacks alike but for KAFKA_BOOTSTRAP_SERVERS, measured in turn (off, on, off, on, ...): the
+    ceiling ratio of each, and p99 of each at half of the off stack's saturation."""
+    p = run.profile
+    broker = Stack(run.workdir / "records-broker", kinds=("broker",)).start()
+    try:
+        with BenchStack(run.workdir / "records-off", p.replicas, p.workers, bundle) as off, \
+                BenchStack(run.workdir / "records-on", p.replicas, p.workers, bundle, kafka=broker.settings.bootstrap) as on:
+            arms = {"off": off, "on": on}
+            ceilings: dict[str, list] = {"off": [], "on": []}
+            halves: dict[str, list] = {"off": [], "on": []}
+            for r in range(p.records_rounds):
+                for name, stack in arms.items():
+                    ceilings[name].append(step_ceiling(run, stack))
+                saturation = sum(c["recommend_rps"] for c in ceilings["off"]) / len(ceilings["off"])
+                for name, stack in arms.items():
+                    phase = [{"name": f"half-{name}-{r}", "path": "recommend", "rate": round(saturation / 2, 1), "duration": p.sweep_s * 2}]
+                    halves[name].append(phase_stats(run_locust(run, stack, phase, p.open_users, f"records-{name}-{r}")["phases"][0]))
+            records = {}
+            for replica in on.stack.replicas:
+                _, body, _ = http_get(f"http://127.0.0.1:{replica.port}/metrics", timeout=5)
+                for line in body.splitlines():
+                    if line.startswith("recsys_served_records_total"):
+                        outcome = line.split('outcome="')[1].split('"')[0]
+                        records[outcome] = records.get(outcome, 0) + float(line.split()[-1])
+    finally:
+        broker.close()
+
+    def arm(name: str) -> dict:
+        ratio = sum(c["recommend_rps"] for c in ceilings[name]) / sum(c["ping_rps"] for c in ceilings[name])
+        p99s = [h["p99_ms"] for h in halves[name] if h["p99_ms"] is not None]
+        return {"ratio": round(ratio, 3), "recommend_rps": round(sum(c["recommend_rps"] for c in ceilings[name]) / len(ceilings[name]), 1),
+                "p99_half_ms": round(float(np.median(p99s)), 3) if p99s else None, "p99_half_rounds_ms": p99s,
+                "errors": sum(h["errors"] for h in halves[name]), "half_rate_rps": halves[name][0].get("offered_rps")}
+
+    result = {"off": arm("off"), "on": arm("on"), "rounds": p.records_rounds, "records": records}
+    ratio_change = result["on"]["ratio"] / result["off"]["ratio"] - 1
+    p99_change = (result["on"]["p99_half_ms"] / result["off"]["p99_half_ms"] - 1) if result["off"]["p99_half_ms"] else None
+    result.update(ratio_change=round(ratio_change, 4), p99_change=None if p99_change is None else round(p99_change, 4),
+                  target=TARGETS["records_cost"],
+                  pass_=ratio_change >= -TARGETS["records_cost"] and p99_change is not None and p99_change <= TARGETS["records_cost"]
+                  and result["on"]["errors"] == 0)
+    result["pass"] = result.pop("pass_")
+    return result
 
 
 def step_swap(run: Run, stack: BenchStack, rate: float) -> dict:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from common.recommend import Recommender
+from common.stats import wilson
 from simulator.choice import choose
 from simulator.config import ChoiceParams, SimConfig
 from simulator.population import Population
@@ -28,13 +28,8 @@ from trainer import artifacts
 
 
 def proportion_interval(k: int, n: int) -> tuple[float, float]:
-    """Wilson 95% interval."""
-    if not n:
-        return (0.0, 1.0)
-    p, z = k / n, 1.96
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    """Wilson 95% interval (common/stats.py)."""
+    return wilson(k, n) or (0.0, 1.0)
 
 
 def main() -> int:

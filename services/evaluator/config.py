@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from common.envconfig import env_value
+from common.envconfig import data_path, env_value, event_protocol
 
 
 @dataclass(frozen=True)
@@ -30,22 +30,17 @@ class EvaluatorConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "EvaluatorConfig":
         env = os.environ if environ is None else environ
         d = cls()
-        data_dir = env.get("DATA_DIR")
-        state = env.get("ONLINE_STATE_DIR") or (str(Path(data_dir) / "online") if data_dir else str(d.state_dir))
-        protocol = env_value(env, "EVENT_PROTOCOL", d.protocol)
-        if protocol not in ("f2023", "s2026"):
-            raise ValueError(f"EVENT_PROTOCOL={protocol!r}: use f2023 or s2026")
         config = cls(
             bootstrap=env_value(env, "KAFKA_BOOTSTRAP_SERVERS", d.bootstrap),
             topic=env_value(env, "KAFKA_TOPIC", d.topic),
             served_topic=env_value(env, "SERVED_TOPIC", d.served_topic),
-            protocol=protocol,
+            protocol=event_protocol(env, d.protocol),
             window=env_value(env, "ONLINE_WINDOW", d.window, float),
             lateness=env_value(env, "ONLINE_LATENESS", d.lateness, float),
             join_slack=env_value(env, "ONLINE_JOIN_SLACK", d.join_slack, float),
             bucket=env_value(env, "ONLINE_BUCKET_SECONDS", d.bucket, float),
             horizon=env_value(env, "ONLINE_HORIZON", d.horizon, float),
-            state_dir=Path(state),
+            state_dir=data_path(env, "ONLINE_STATE_DIR", "online", d.state_dir),
             commit_seconds=env_value(env, "ONLINE_COMMIT_SECONDS", d.commit_seconds, float),
             metrics_port=env_value(env, "ONLINE_METRICS_PORT", d.metrics_port, int),
             metrics_host=env_value(env, "ONLINE_METRICS_HOST", d.metrics_host),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from common.envconfig import env_value
+from common.envconfig import data_path, env_value, event_protocol
 
 
 @dataclass(frozen=True)
@@ -33,18 +33,13 @@ class IngestConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "IngestConfig":
         env = os.environ if environ is None else environ
         d = cls()
-        data_dir = env.get("DATA_DIR")
-        events = env.get("EVENT_DIR") or (str(Path(data_dir) / "events") if data_dir else str(d.events_dir))
-        protocol = env_value(env, "EVENT_PROTOCOL", d.protocol)
-        if protocol not in ("f2023", "s2026"):
-            raise ValueError(f"EVENT_PROTOCOL={protocol!r}: use f2023 or s2026")
         config = cls(
             bootstrap=env_value(env, "KAFKA_BOOTSTRAP_SERVERS", d.bootstrap),
             topic=env_value(env, "KAFKA_TOPIC", d.topic),
             group=env_value(env, "KAFKA_GROUP_ID", d.group),
-            events_dir=Path(events),
+            events_dir=data_path(env, "EVENT_DIR", "events", d.events_dir),
             quarantine_dir=Path(env["QUARANTINE_DIR"]) if env.get("QUARANTINE_DIR") else None,
-            protocol=protocol,
+            protocol=event_protocol(env, d.protocol),
             batch_seconds=env_value(env, "INGEST_BATCH_SECONDS", d.batch_seconds, float),
             batch_lines=env_value(env, "INGEST_BATCH_LINES", d.batch_lines, int),
             compact_seconds=env_value(env, "INGEST_COMPACT_SECONDS", d.compact_seconds, float),

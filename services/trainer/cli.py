@@ -198,6 +198,23 @@ def cmd_provenance(args) -> int:
     return 0
 
 
+def cmd_online_report(args) -> int:
+    from evaluator.checkpoint import read_report
+    from evaluator.config import EvaluatorConfig
+    from evaluator.report import format_table, plot, write_json
+
+    state_dir = Path(args.state_dir) if args.state_dir else EvaluatorConfig.from_env().state_dir
+    report = read_report(state_dir)
+    print(format_table(report, args.window))
+    if args.json:
+        write_json(report, Path(args.json))
+        print(f"wrote {args.json}")
+    if args.plot:
+        plot(report, Path(args.plot))
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from trainer.service import run_forever
 
@@ -268,6 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="with --user: a UTC time, e.g. 2026-12-01T10:15:00")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_provenance)
+
+    p = commands.add_parser("online-report", help="each version's quality measured online (the evaluator's report)")
+    p.add_argument("--state-dir", help="the evaluator's state directory (default: ONLINE_STATE_DIR, or <DATA_DIR>/online)")
+    p.add_argument("--window", choices=("hour", "day", "life", "all"), default="life",
+                   help="hour, day, life: settled answers; all: every answer so far, settled or not")
+    p.add_argument("--json", metavar="PATH", help="also write the whole report as JSON here")
+    p.add_argument("--plot", metavar="PATH", help="also write a PNG of hit rate over time per version here")
+    p.set_defaults(func=cmd_online_report)
 
     p = commands.add_parser("serve", help="service mode: train or reuse, publish, watch for new data")
     p.set_defaults(func=cmd_serve)
