@@ -31,7 +31,7 @@ EXPORTER_USER = "exporter"  # the monitoring's Redis exporter: INFO only
 # The exporter's password (read by the non-root exporter container) likewise 0644.
 SECRET_FILES = {"redis_password": 0o644, "redis_admin_password": 0o600,  # nosec B105  # file names and modes, no password
                 "redis_exporter_password": 0o644}
-EXPORTER_SECRET_JSON = "redis_exporter_passwords.json"   # derived from redis_exporter_password
+EXPORTER_SECRET_JSON = "redis_exporter_passwords.json"  # nosec B105  # a file name (derived from redis_exporter_password)
 PREFIX = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PREFIX_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}\*?")   # the tests also allow `test-*`
 

@@ -121,7 +121,7 @@ def phases(stack: Stack, workdir: Path, bundle, args) -> tuple[dict, dict]:
     for seed, (name, arrays) in enumerate((("popularity", popularity_arrays(bundle)), ("random", random_arrays(bundle)),
                                            ("model", bundle.to_arrays())), start=1):
         if name == "model":   # through the trainer, so that its manifest carries its provenance
-            out = subprocess.run([TRAINER, "publish", "--model-dir", args.model_dir], env=stack.env(FORCE_PUBLISH="1"),  # nosec B603
+            out = subprocess.run([TRAINER, "publish", "--model-dir", args.model_dir], env=stack.env(FORCE_PUBLISH="1"),  # nosec B603  # the venv's own programs, argv built here
                                  capture_output=True, text=True, timeout=300)
             if out.returncode != 0:
                 raise RuntimeError(f"trainer publish failed: {out.stderr[-2000:]}")
@@ -166,7 +166,7 @@ def freshness(stack: Stack, workdir: Path, args) -> dict:
                             SIM_TRUTH_JSON=str(workdir / "truth-fresh.json"))
     sim_start = dt.datetime(2024, 3, 1)
     launched = time.monotonic()
-    sim = subprocess.Popen([str(VENV_BIN / "simulator")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # nosec B603
+    sim = subprocess.Popen([str(VENV_BIN / "simulator")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # nosec B603  # the venv's own programs, argv built here
     producer = Producer({"bootstrap.servers": stack.settings.bootstrap, "linger.ms": 0})
     latencies, rates, missed = [], [], []
     try:
@@ -247,7 +247,7 @@ def provenance(stack: Stack, workdir: Path, version: str) -> dict:
     answered = [a for a in answers if a["status"] == 200 and a["version"] == version]
     pick = random.Random(5).choice(answered)  # nosec B311  # choosing a sample, not security
     at = dt.datetime.fromtimestamp(pick["wall_time"] + 0.5, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    out = subprocess.run([TRAINER, "provenance", "--user", str(pick["user_id"]), "--at", at], env=stack.env(),  # nosec B603
+    out = subprocess.run([TRAINER, "provenance", "--user", str(pick["user_id"]), "--at", at], env=stack.env(),  # nosec B603  # the venv's own programs, argv built here
                          capture_output=True, text=True, timeout=120)
     named = re.search(r"answered by (\S+)", out.stdout)
     window = re.search(r"events (\S+) \.\. (\S+),", out.stdout)
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"provenance of a random simulator answer: {results['provenance']['command']} -> "
             f"{results['provenance']['named_version']} (header {results['provenance']['answer']['version']}), trained on "
             f"events {results['provenance']['data_window']}")
-        subprocess.run([TRAINER, "online-report", "--state-dir", str(stack.settings.data_dir / "online"), "--window", "all",  # nosec B603
+        subprocess.run([TRAINER, "online-report", "--state-dir", str(stack.settings.data_dir / "online"), "--window", "all",  # nosec B603  # the venv's own programs, argv built here
                         "--plot", str(out / "online-truth.png")], env=stack.env(), check=False)
         say(f"freshness: {args.probes} probes at about 1,000 events/s")
         results["freshness"] = freshness(stack, workdir, args)

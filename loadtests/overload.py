@@ -83,7 +83,7 @@ def measure_capacity(url: str, mix: UserMix, workers: int = 64, seconds: float =
     warmup, measured = run_phases(url, [Phase("warmup", 0, 1.0, workers), Phase("capacity", 0, seconds, workers)], mix)
     counts = classify(measured)
     say(f"capacity: {counts['ok']} valid answers in {seconds:g} s from {workers} workers back to back "
-        f"({counts['sent'] - counts['ok']} not: shed {counts['shed_by_status']}, errors {counts['errors']}, "
+        f"({counts['sent'] - counts['ok']} not: shed {counts['shed_by_status']}, errors {counts['errors']} {counts['error_statuses']}, "
         f"no answer {counts['no_answer']})")
     if counts["shed_by_status"].get("429"):
         say("the capacity measured is nginx's per-client rate limit (429s), not the replicas': raise "
