@@ -138,13 +138,18 @@ overload: install
 # JSON from monitoring/grafana/build_dashboards.py (a test checks the committed files equal it).
 # `make alerts-demo` (loadtests/alert_faults.py): every alert's fault against a monitored stack of
 # its own under simulator load, printing when each alert fired, reached the webhook and resolved;
-# ALERTS_ARGS, e.g. --only RedisDown,RecommendLatencyP99High.
-.PHONY: dashboards alerts-demo
+# ALERTS_ARGS, e.g. --only RedisDown,RecommendLatencyP99High. `make bench-scrape`
+# (loadtests/scrape_bench.py): a replica's scrape time at the 1,000,000-user model and what
+# Prometheus scraping every 5 s costs make bench's ceiling throughput (with and without, one run).
+.PHONY: dashboards alerts-demo bench-scrape
 dashboards: install
 	$(BIN)/python monitoring/grafana/build_dashboards.py
 
 alerts-demo: install
 	nice -n 10 $(BIN)/python -m loadtests.alert_faults $(ALERTS_ARGS)
+
+bench-scrape: install
+	$(BIN)/python -m loadtests.scrape_bench $(SCRAPE_BENCH_ARGS)
 
 # Container end-to-end suite (python -m compose.e2e; compose/e2e.override.yaml): builds the images, runs
 # compose/compose.yaml as project recsys-e2e with 3 then 4 inference replicas through nginx, and

@@ -6,7 +6,7 @@ processes from the stack description, Prometheus scraping every second, a real w
   webhook within its `for:` plus two scrape intervals (plus one evaluation, and Alertmanager's
   group_wait for the webhook), and resolve after the fault ends: a replica stopped, every replica
   stopped, Redis and the ingester stopped. `make alerts-demo` (loadtests/alert_faults.py) runs
-  these and the rest (replicas slowed down, a corrupt version published) with the figures.
+  these and a fault for every other alert but CanaryRolledBack (issue #15), with the figures.
 
 Prometheus evaluates a copy of the production rules with `for: 2s` and 10 s range windows
 (harness/monitoring.py fast_rules): the production files keep their `for:`.
