@@ -78,6 +78,18 @@ class BenchStack:
         return groups
 
 
+def served_record_counts(replicas) -> dict[str, float]:
+    """`recsys_served_records_total` by outcome, summed over the replicas' /metrics."""
+    counts: dict[str, float] = {}
+    for replica in replicas:
+        _, body, _ = http_get(f"http://127.0.0.1:{replica.port}/metrics", timeout=5)
+        for line in body.splitlines():
+            if line.startswith("recsys_served_records_total{"):
+                outcome = line.split('outcome="')[1].split('"')[0]
+                counts[outcome] = counts.get(outcome, 0) + float(line.split()[-1])
+    return counts
+
+
 def run_locust(run: Run, stack: BenchStack, phases: list[dict], users: int, label: str, during=None) -> dict:
     """One locust process running `phases` against the stack; `during(started_info)` runs meanwhile."""
     workdir = run.workdir

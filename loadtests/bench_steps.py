@@ -17,9 +17,9 @@ import numpy as np
 from harness.paths import ROOT, VENV_BIN
 from harness.processes import process_tree
 from harness.stack import Stack
-from harness.waiting import http_get, wait_until
+from harness.waiting import wait_until
 from loadtests.bench_config import TARGETS, Run, say
-from loadtests.bench_stack import BenchStack, phase_stats, run_locust
+from loadtests.bench_stack import BenchStack, phase_stats, run_locust, served_record_counts
 
 
 def closed_phase(name: str, path: str, seconds: float) -> dict:
@@ -79,13 +79,7 @@ def step_records(run: Run, bundle) -> dict:
                 for name, stack in arms.items():
                     phase = [{"name": f"half-{name}-{r}", "path": "recommend", "rate": round(saturation / 2, 1), "duration": p.sweep_s * 2}]
                     halves[name].append(phase_stats(run_locust(run, stack, phase, p.open_users, f"records-{name}-{r}")["phases"][0]))
-            records = {}
-            for replica in on.stack.replicas:
-                _, body, _ = http_get(f"http://127.0.0.1:{replica.port}/metrics", timeout=5)
-                for line in body.splitlines():
-                    if line.startswith("recsys_served_records_total"):
-                        outcome = line.split('outcome="')[1].split('"')[0]
-                        records[outcome] = records.get(outcome, 0) + float(line.split()[-1])
+            records = served_record_counts(on.stack.replicas)
     finally:
         broker.close()
 

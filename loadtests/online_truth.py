@@ -52,6 +52,7 @@ from harness.paths import ROOT, VENV_BIN
 from harness.stack import Stack, clean_environment
 from harness.waiting import http_get, wait_until
 from loadtests.bench_machine import ensure_model, load_bundle
+from loadtests.bench_stack import served_record_counts
 
 RESULTS = ROOT / "loadtests" / "results"
 TRAINER = str(VENV_BIN / "trainer")
@@ -208,21 +209,10 @@ def freshness(stack: Stack, workdir: Path, args) -> dict:
             "pass": bool(latencies) and not missed and max(latencies) <= 60}
 
 
-def served_records(stack: Stack) -> dict:
-    counts: dict[str, float] = {}
-    for replica in stack.replicas:
-        _, body, _ = http_get(f"http://127.0.0.1:{replica.port}/metrics", timeout=5)
-        for line in body.splitlines():
-            if line.startswith("recsys_served_records_total{"):
-                outcome = line.split('outcome="')[1].split('"')[0]
-                counts[outcome] = counts.get(outcome, 0) + float(line.split()[-1])
-    return counts
-
-
 def broker_outage(stack: Stack, seconds: float = 30.0) -> dict:
     """The broker stopped for `seconds` under steady /recommend traffic: failed requests, and the
     records the replicas counted as lost (SERVED_TIMEOUT, 10 s: the first 20 s of the outage)."""
-    before = served_records(stack)
+    before = served_record_counts(stack.replicas)
     broker = stack.processes["broker"]
     with RequestLoop(stack.url, range(1, 6001), clients=4, pause=0.01) as loop:
         loop.wait_for(200, timeout=30)
@@ -232,7 +222,7 @@ def broker_outage(stack: Stack, seconds: float = 30.0) -> dict:
         broker.start()
         outage = time.monotonic() - stopped
         time.sleep(20)   # librdkafka reconnects; what waited less than SERVED_TIMEOUT is delivered
-    after = served_records(stack)
+    after = served_record_counts(stack.replicas)
     change = {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before)}
     settled = change.get("delivered", 0) + change.get("lost", 0) + change.get("dropped", 0)
     return {"outage_s": round(outage, 1), "requests": len(loop.outcomes), "failed": len(loop.failures),
